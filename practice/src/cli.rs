@@ -141,14 +141,14 @@ pub fn command(catalog: Option<&Catalog>) -> clap::Command {
             let _ = writeln!(list, "  {:<8} {}", k.name, k.title);
             // clap keeps names as `&'static str`; the launcher lives for one command.
             let name: &'static str = Box::leak(k.name.clone().into_boxed_str());
-            let sub = clap::Command::new(name)
+            let sub = KataArgs::augment_args(clap::Command::new(name))
                 .about(format!(
                     "{} — practise it (guided unless --mode says otherwise)",
                     k.title
                 ))
                 .after_help(kata_help(k))
                 .display_order(0);
-            cmd = cmd.subcommand(KataArgs::augment_args(sub));
+            cmd = cmd.subcommand(sub);
         }
         cmd = cmd.before_help(list.trim_end().to_string());
     }

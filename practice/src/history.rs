@@ -22,14 +22,12 @@ pub fn command(ctx: &Ctx, kata: Option<&str>, last: usize) -> Result<()> {
 }
 
 fn splits_text(e: &Entry) -> String {
-    let mut s: Vec<String> = e
-        .splits
-        .iter()
-        .filter(|s| s.step > 0)
-        .map(|s| format!("{}:{}", s.step, clock(s.at_s)))
-        .collect();
-    s.sort_by_key(|x| x.split(':').next().and_then(|n| n.parse::<usize>().ok()));
-    s.join(" ")
+    let mut s: Vec<&crate::state::Split> = e.splits.iter().filter(|s| s.step > 0).collect();
+    s.sort_by_key(|s| s.step);
+    s.iter()
+        .map(|s| format!("{} {}", s.step, clock(s.at_s)))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 pub fn render(katas: &[Kata], h: &History, only: Option<&str>, last: usize) -> String {
@@ -58,7 +56,7 @@ pub fn render(katas: &[Kata], h: &History, only: Option<&str>, last: usize) -> S
         );
         let _ = writeln!(
             out,
-            "  {:>3}  {:<16}  {:<8}  {:<9}  {:>7}  {:<9}  {:>5}  splits (step:time)",
+            "  {:>3}  {:<16}  {:<8}  {:<9}  {:>7}  {:<9}  {:>5}  splits (step time)",
             "#", "date", "kata", "mode", "time", "result", "hints"
         );
         for (i, e) in &entries[from..] {

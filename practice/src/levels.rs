@@ -179,6 +179,16 @@ mod tests {
             Level::Advanced
         );
         let s = standing(&[ok(), ok()].iter().collect::<Vec<_>>());
-        assert!(s.next.unwrap().contains("streak now: 2"));
+        assert_eq!(
+            s.next.as_deref(),
+            Some("Expert: pass without hints in under 10:00 (best without hints: 11:30)")
+        );
+        let s = standing(
+            &[e(Timed, 9.0, Passed, 0), ok(), ok()]
+                .iter()
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(s.level, Level::Expert);
+        assert!(s.next.unwrap().contains("(streak now: 2)"));
     }
 }

@@ -180,7 +180,11 @@ impl StepRunner<'_> {
         }
         let mut verdicts = Vec::new();
         for name in &names {
-            let v = match parsed.outcome(name) {
+            // A failure whose captured output died with the process is run again too.
+            let outcome = parsed.outcome(name).filter(|o| {
+                !(crashed && *o == TestOutcome::Failed && !parsed.failures.contains_key(name))
+            });
+            let v = match outcome {
                 Some(o) => verdict_of(name, o, &parsed),
                 None if all.timed_out => stuck(name, self.kata.step_timeout_s),
                 None if crashed => {

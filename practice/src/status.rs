@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::grade::broker;
-use crate::history::bests;
 use crate::levels::{self, Level};
 use crate::state::{AttemptResult, Entry, clock};
 use crate::{Ctx, git, reset};
@@ -74,7 +73,7 @@ pub fn render(ctx: &Ctx) -> Result<String> {
     let history = ctx.practice.load_history()?;
     let _ = writeln!(
         s,
-        "\n  {:<8}  {:<36}  {:<15}  {:>8}  {:<28}  files",
+        "\n  {:<8}  {:<36}  {:<15}  {:>8}  {:<15}  files",
         "kata", "title", "level", "attempts", "best"
     );
     let mut suggestion: Option<String> = None;
@@ -98,11 +97,15 @@ pub fn render(ctx: &Ctx) -> Result<String> {
             ),
             Err(_) => "?".to_string(),
         };
-        let best = bests(&mine);
-        let best = best.split(" · ").next().unwrap_or("").to_string();
+        let best = mine
+            .iter()
+            .filter(|e| e.result == AttemptResult::Passed)
+            .min_by(|a, b| a.duration_s.total_cmp(&b.duration_s))
+            .map(|e| format!("{} {}", clock(e.duration_s), e.mode.as_str()))
+            .unwrap_or_else(|| "—".to_string());
         let _ = writeln!(
             s,
-            "  {:<8}  {:<36}  {:<15}  {:>8}  {:<28}  {files}",
+            "  {:<8}  {:<36}  {:<15}  {:>8}  {:<15}  {files}",
             k.name,
             console::truncate_str(&k.title, 36, "…"),
             standing.level.as_str(),
@@ -110,13 +113,13 @@ pub fn render(ctx: &Ctx) -> Result<String> {
             best
         );
         if suggestion.is_none() && standing.level != Level::InterviewReady {
-            let mode = match standing.level {
-                Level::NotYet | Level::Beginner => "guided (then without hints)",
-                Level::Intermediate | Level::Advanced => "timed",
-                _ => "interview",
+            let (mode, flag) = match standing.level {
+                Level::NotYet | Level::Beginner => ("guided (then without hints)", ""),
+                Level::Intermediate | Level::Advanced => ("timed", " --mode timed"),
+                _ => ("interview", " --mode interview"),
             };
             suggestion = Some(format!(
-                "{}: practise in {mode} mode — `cargo practice {}`. {}",
+                "{}: practise in {mode} mode — `cargo practice {}{flag}`. {}",
                 k.name,
                 k.name,
                 standing
