@@ -84,6 +84,20 @@ pub struct RefCommand {
     pub when: When,
     #[serde(default = "default_command_timeout")]
     pub timeout_s: u64,
+    /// Show only the first N lines of the command's standard output (a preview).
+    #[serde(default)]
+    pub preview_rows: Option<usize>,
+    /// `text` (default) or `csv`: standard output is CSV, shown as an aligned table.
+    #[serde(default)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

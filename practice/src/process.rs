@@ -31,6 +31,8 @@ pub enum Output {
     Capture,
     /// Shown as it comes (reference mode).
     Inherit,
+    /// Standard output captured, standard error shown as it comes (logs).
+    CaptureStdout,
 }
 
 #[derive(Debug)]
@@ -73,6 +75,9 @@ pub fn run(
         }
         Output::Inherit => {
             cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        Output::CaptureStdout => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         }
     }
     #[cfg(unix)]

@@ -10,7 +10,7 @@ use console::style;
 
 use crate::Ctx;
 use crate::grade::{Vars, broker};
-use crate::kata::{Kata, When};
+use crate::kata::{Kata, OutputFormat, When};
 use crate::process::{self, Cancel, Output};
 use crate::signals;
 use crate::state;
@@ -66,11 +66,17 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
             r.title,
             process::describe(&cmd)
         );
+        let shaped = r.preview_rows.is_some() || r.output == OutputFormat::Csv;
+        let how = if shaped {
+            Output::CaptureStdout
+        } else {
+            Output::Inherit
+        };
         let f = process::run(
             cmd,
             Duration::from_secs(r.timeout_s),
             &Cancel::default(),
-            Output::Inherit,
+            how,
         )?;
         if f.cancelled {
             println!("\nStopped (Ctrl-C).");
@@ -82,6 +88,9 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
                 r.title,
                 r.timeout_s
             );
+        }
+        if shaped && f.success() {
+            print!("{}", shape(&f.stdout, r.output, r.preview_rows)?);
         }
         if !f.success() {
             bail!(
@@ -103,4 +112,112 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
             .display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command's output as shown: CSV as an aligned table, cut to `rows` lines.
+fn shape(stdout: &str, format: OutputFormat, rows: Option<usize>) -> Result<String> {
+    let limit = rows.unwrap_or(usize::MAX);
+    let mut out = String::new();
+    match format {
+        OutputFormat::Text => {
+            let lines: Vec<&str> = stdout.lines().collect();
+            for l in lines.iter().take(limit) {
+                out.push_str(l);
+                out.push('\n');
+            }
+            if lines.len() > limit {
+                out.push_str(&format!("… {} more lines\n", lines.len() - limit));
+            }
+        }
+        OutputFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(stdout.as_bytes());
+            let mut table: Vec<Vec<String>> = Vec::new();
+            let mut total = 0usize;
+            for rec in reader.records() {
+                let rec = rec.context("the command's output is not valid CSV")?;
+                total += 1;
+                // The header plus `limit` rows.
+                if table.len() <= limit {
+                    table.push(rec.iter().map(str::to_string).collect());
+                }
+            }
+            let cols = table.iter().map(Vec::len).max().unwrap_or(0);
+            let widths: Vec<usize> = (0..cols)
+                .map(|c| {
+                    table
+                        .iter()
+                        .filter_map(|r| r.get(c))
+                        .map(|v| v.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |r: &Vec<String>| {
+                let cells: Vec<String> = (0..cols)
+                    .map(|c| {
+                        format!(
+                            "{:<w$}",
+                            r.get(c).map(String::as_str).unwrap_or(""),
+                            w = widths[c]
+                        )
+                    })
+                    .collect();
+                format!("| {} |", cells.join(" | "))
+            };
+            let rule = format!(
+                "+{}+",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(w + 2))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            );
+            out.push_str(&rule);
+            out.push('\n');
+            for (i, r) in table.iter().enumerate() {
+                out.push_str(&line(r));
+                out.push('\n');
+                if i == 0 {
+                    out.push_str(&rule);
+                    out.push('\n');
+                }
+            }
+            out.push_str(&rule);
+            out.push('\n');
+            let rows_total = total.saturating_sub(1);
+            let shown = table.len().saturating_sub(1);
+            if rows_total > shown {
+                out.push_str(&format!("{shown} of {rows_total} rows shown\n"));
+            } else {
+                out.push_str(&format!("{rows_total} rows\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_output_becomes_an_aligned_table_cut_to_the_preview() {
+        let csv = "customer_id,name,total_sales\n1,\"Smith, Jo\",10.50\n22,Al,3.00\n3,Bo,1.00\n";
+        assert_eq!(
+            shape(csv, OutputFormat::Csv, Some(2)).unwrap(),
+            "+-------------+-----------+-------------+\n\
+             | customer_id | name      | total_sales |\n\
+             +-------------+-----------+-------------+\n\
+             | 1           | Smith, Jo | 10.50       |\n\
+             | 22          | Al        | 3.00        |\n\
+             +-------------+-----------+-------------+\n\
+             2 of 3 rows shown\n"
+        );
+        assert_eq!(
+            shape("a\nb\nc\n", OutputFormat::Text, Some(2)).unwrap(),
+            "a\nb\n… 1 more lines\n"
+        );
+    }
 }

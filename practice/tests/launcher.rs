@@ -643,13 +643,14 @@ fn the_menu_answers_typed_choices_when_stdin_is_not_a_terminal() {
 #[test]
 fn the_menu_starts_a_mode_and_runs_reference_commands() {
     let toml = format!(
-        "{KATA_TOML}\n[[reference.run]]\ntitle = \"Produce\"\ncmd = [\"sh\", \"-c\", \"echo producing to {{broker}}\"]\nwhen = \"broker\"\n\n[[reference.run]]\ntitle = \"Pipeline\"\ncmd = [\"sh\", \"-c\", \"echo pipeline on {{broker}} group {{group}}\"]\n"
+        "{KATA_TOML}\n[[reference.run]]\ntitle = \"Produce\"\ncmd = [\"sh\", \"-c\", \"echo producing to {{broker}}\"]\nwhen = \"broker\"\n\n[[reference.run]]\ntitle = \"Pipeline\"\ncmd = [\"sh\", \"-c\", \"echo pipeline on {{broker}} group {{group}}\"]\n\n[[reference.run]]\ntitle = \"Preview\"\ncmd = [\"printf\", \"id,name\\\\n1,Ada\\\\n2,Bob\\\\n\"]\noutput = \"csv\"\npreview_rows = 1\n"
     );
     let r = Repo::with_kata_toml(&toml);
     let out = r.run(&[], "toy\nreference\nquit\n");
     out.ok()
         .has("▶ Pipeline")
         .has("pipeline on mock group practice-toy-")
+        .has("| id | name |\n+----+------+\n| 1  | Ada  |\n+----+------+\n1 of 2 rows shown")
         .has("Reference run finished");
     assert!(
         !out.stdout.contains("producing"),
