@@ -153,6 +153,7 @@ fn fresh_data(
                     .unwrap_or_else(|| "killed".into())
             )
         };
+        let argv: Vec<String> = argv.iter().map(|a| vars.expand(a)).collect();
         format!("{who} `{}` {why}:\n{}", argv.join(" "), tail(&f.stderr, 12))
     };
     for argv in &c.prepare {

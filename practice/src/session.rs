@@ -430,16 +430,25 @@ impl<'a> Session<'a> {
                     self.screen.print(&format!("{} left.", clock(mark as f64)));
                 }
             }
-            if left <= 0.0 && !self.running.as_ref().is_some_and(|r| r.at_limit) {
-                if let Some(r) = self.running.take() {
-                    r.cancel.cancel();
+            match self.running.as_mut() {
+                // A grading asked for in time finishes; its verdict now ends the attempt.
+                Some(r) if left <= 0.0 && r.grading && !r.at_limit => {
+                    r.at_limit = true;
+                    self.screen.print(&format!(
+                        "Time is up ({}): the grading in progress decides.",
+                        clock(self.kata.limit_s())
+                    ));
                 }
-                self.a.gradings += 1;
-                self.screen.print(&format!(
-                    "Time is up ({}): grading what you have…",
-                    clock(self.kata.limit_s())
-                ));
-                self.start(true, true);
+                Some(r) if r.at_limit => {}
+                _ if left <= 0.0 => {
+                    self.a.gradings += 1;
+                    self.screen.print(&format!(
+                        "Time is up ({}): grading what you have…",
+                        clock(self.kata.limit_s())
+                    ));
+                    self.start(true, true);
+                }
+                _ => {}
             }
         }
         let status = self.status_line(t);
@@ -570,17 +579,14 @@ impl<'a> Session<'a> {
         }
         self.record_splits(&report, run.at_s);
         let (g, n) = (
-            report
-                .verdicts()
+            self.kata
+                .steps
                 .iter()
-                .filter(|v| v.status == Status::Passed)
+                .filter(|s| report.passed(&s.test))
                 .count(),
             self.kata.steps.len(),
         );
-        self.a.last_run = Some(format!(
-            "{g} tests green of {n} steps at {}",
-            clock(run.at_s)
-        ));
+        self.a.last_run = Some(format!("{g}/{n} steps green at {}", clock(run.at_s)));
         self.print_report(&report, Some(run.at_s));
         let done = report.all_passed();
         self.last = Some(report);
@@ -872,7 +878,7 @@ pub fn checklist(
         .map(|s| s.title.chars().count())
         .max()
         .unwrap_or(10)
-        .min(48);
+        .min(60);
     let mut first_red: Option<(String, String)> = None;
     let mut rows: Vec<(String, String, &crate::runner::Verdict)> = Vec::new();
     for (i, s) in kata.steps.iter().enumerate() {

@@ -397,6 +397,36 @@ fn the_interview_limit_grades_what_is_there_and_ends_the_attempt() {
     assert_eq!(e["duration_s"], 3.0);
 }
 
+#[test]
+fn a_grading_asked_for_in_time_decides_even_when_the_limit_passes_meanwhile() {
+    // The fresh-data step waits for the test's go-ahead, so the 3 s limit passes mid-grading.
+    let toml = format!(
+        "{}\n[interview]\nprepare = [[\"sh\", \"-c\", \"while [ ! -f {{repo}}/.practice/go ]; do sleep 0.1; done; echo rows > {{scratch}}/data.txt\"]]\nreference = [\"cat\", \"{{scratch}}/data.txt\"]\nlearner = [\"cat\", \"{{scratch}}/data.txt\"]\ntimeout_s = 60\n",
+        KATA_TOML.replace("interview_limit_min = 20", "interview_limit_min = 0.05")
+    );
+    let r = Repo::with_kata_toml(&toml);
+    let mut s = r.spawn(&["toy", "--mode", "interview"]);
+    s.expect("You have 00:03");
+    r.write(KATA_RS, SOLVED);
+    s.send("g");
+    s.expect("the grading in progress decides");
+    r.write(".practice/go", "");
+    let end = s.expect("is pristine again");
+    assert!(
+        end.contains("matches the reference's on fresh data"),
+        "{end}"
+    );
+    assert!(end.contains("✓ Passed in 00:0"), "{end}");
+    s.finish();
+    let e = &r.history()["attempts"][0];
+    assert_eq!(e["result"], "passed");
+    assert!(
+        e["duration_s"].as_f64().unwrap() < 3.0,
+        "the time of the request counts: {e}"
+    );
+    assert_eq!(e["gradings"], 1);
+}
+
 // ---------------------------------------------------------------- hint, solution
 
 #[test]
