@@ -112,7 +112,11 @@ fn kata_help(k: &Kata) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Practice file: {}/src/lib.rs ({} steps). Timed: target {}, expert {}. Interview: {} limit.{}",
+        "{}Practice file: {}/src/lib.rs ({} steps). Timed: target {}, expert {}. Interview: {} limit.{}",
+        k.level
+            .as_deref()
+            .map(|l| format!("Level: {l}. "))
+            .unwrap_or_default(),
         k.rel_dir(),
         k.steps.len(),
         clock(k.target_s()),

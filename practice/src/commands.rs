@@ -87,6 +87,10 @@ pub fn check(ctx: &Ctx, k: &Kata) -> Result<ExitCode> {
         log: ctx.practice.last_run_log(),
     }
     .run(&Cancel::default())?;
+    if matches!(report.outcome, crate::runner::Outcome::Cancelled) {
+        println!("Stopped (Ctrl-C).");
+        return Ok(ExitCode::from(130));
+    }
     let note = format!(" (hint: `cargo practice hint {} <step>`)", k.name);
     print!("{}", checklist(k, &report, &[], Some(&note)));
     if !report.verdicts().is_empty() {

@@ -150,8 +150,18 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<Mode>> {
         ),
     ];
     let modes = [Mode::Guided, Mode::Timed, Mode::Interview, Mode::Reference];
-    Ok(p.select(&format!("{} — which mode?", k.title), &items)?
-        .map(|i| modes[i]))
+    Ok(p.select(
+        &format!(
+            "{}{} — which mode?",
+            k.title,
+            k.summary
+                .as_deref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default()
+        ),
+        &items,
+    )?
+    .map(|i| modes[i]))
 }
 
 fn hint(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
