@@ -21,7 +21,7 @@ duckdb_version=2.0.1
 
 cargo build -q --release -p fixtures -p solutions --bin fixtures --bin batch_etl
 # The binaries link DataFusion and std dynamically (see README, Performance).
-export LD_LIBRARY_PATH="$(rustc --print sysroot)/lib:$CARGO_TARGET_DIR/release/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$(rustc --print target-libdir):$CARGO_TARGET_DIR/release/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ ! -f "$data/.complete" ]; then
   "$CARGO_TARGET_DIR/release/fixtures" batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data"
   touch "$data/.complete"
