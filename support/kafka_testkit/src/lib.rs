@@ -7,7 +7,8 @@
 //!    `docker compose up -d`, CI). It is checked with a metadata request; a broker
 //!    that is down fails every test within seconds with a message saying what to do.
 //! 2. A testcontainers Apache Kafka (KRaft, image tag [`KAFKA_IMAGE_TAG`]) when a
-//!    Docker daemon answers a ping within [`DOCKER_PING_TIMEOUT`].
+//!    Docker daemon answers a ping within [`DOCKER_PING_TIMEOUT`] (the Docker path is
+//!    written but untested here: this machine has a Docker client and no engine).
 //! 3. librdkafka's embedded mock cluster (`rdkafka::mocking::MockCluster`): no
 //!    install, no network, in the test process.
 //!
@@ -50,8 +51,9 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{OnceCell, oneshot};
 
-/// The Apache Kafka image tag used on the Docker path (`apache/kafka-native`).
-pub const KAFKA_IMAGE_TAG: &str = "4.1.1";
+/// The Apache Kafka image tag used on the Docker path (`apache/kafka`, the JVM image,
+/// the same as docker-compose.yml and scripts/kafka-local).
+pub const KAFKA_IMAGE_TAG: &str = "4.4.0";
 /// How long the Docker daemon has to answer `GET /_ping` before we fall through.
 pub const DOCKER_PING_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a broker has to answer the first metadata request.
@@ -697,6 +699,7 @@ mod docker {
         runtime.block_on(async move {
             let started = async {
                 let container = Kafka::default()
+                    .with_jvm_image()
                     .with_tag(KAFKA_IMAGE_TAG)
                     // Kafka 4 (KRaft only) wants node.id; the module sets broker.id.
                     .with_env_var("KAFKA_NODE_ID", "1")
@@ -704,9 +707,7 @@ mod docker {
                     .start()
                     .await
                     .with_context(|| {
-                        format!(
-                            "starting apache/kafka-native:{KAFKA_IMAGE_TAG} with testcontainers"
-                        )
+                        format!("starting apache/kafka:{KAFKA_IMAGE_TAG} with testcontainers")
                     })?;
                 let port = container
                     .get_host_port_ipv4(KAFKA_PORT)
