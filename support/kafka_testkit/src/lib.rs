@@ -17,6 +17,19 @@
 //! Every test uses its own topics and group ids ([`unique_name`]), so tests of one
 //! process share the broker without seeing each other's data and need no serialising.
 //!
+//! A kata test:
+//!
+//! ```ignore
+//! let broker = kafka_testkit::broker().await?;
+//! let input = kafka_testkit::unique_name("orders");
+//! broker.create_topic(&input, 3).await?;
+//! let records = EventGenerator::new(1, start, 100.0, DirtyOptions::clean())?.generate(1_000);
+//! broker.produce_events(&input, &records).await?;
+//! // ... run the step with broker.consumer_config(&unique_name("group")) / client_config() ...
+//! let out = broker.consume(&output_topic, expected, Duration::from_secs(30)).await?;
+//! let committed = broker.committed_offsets(&group, &input).await?;
+//! ```
+//!
 //! Facts this crate is built around (measured with rdkafka 0.39 / librdkafka 2.12):
 //! - the mock cluster keeps at most 5 MiB (and 100,000 batches) per partition and
 //!   silently deletes the oldest batches beyond that (`rdkafka_mock.c`): 100,000
