@@ -17,6 +17,16 @@
 //! Every test uses its own topics and group ids ([`unique_name`]), so tests of one
 //! process share the broker without seeing each other's data and need no serialising.
 //!
+//! The API is the one issue 4 asked for, plus [`Broker::connect`] (an external broker
+//! at an address, checked), [`Broker::start_mock`], [`Broker::start_docker`] and
+//! [`Broker::consumer_config`]. One behaviour differs from the first sketch:
+//! [`Broker::consume`] assigns the partitions instead of subscribing (no 3 s group
+//! join), and unassigns before the consumer drops.
+//!
+//! For kata authors: the mock has no CreateTopics (use [`Broker::create_topic`], not
+//! your own admin client), and keeps at most 5 MiB per partition (see below): keep a
+//! test's data under that on each partition, or compress.
+//!
 //! A kata test:
 //!
 //! ```ignore
