@@ -1,0 +1,2 @@
+#[cfg(feature = "kafka_parquet")]
+pub mod kafka_parquet;
