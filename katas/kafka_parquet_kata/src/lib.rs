@@ -8,7 +8,15 @@
 //! partitioned by hour, recording how far you got so that a restart neither loses nor
 //! repeats an event.
 //!
-//! Fill in each `todo!()`; `cargo test -p kafka_parquet_kata step_03` grades one step.
+//! Write the seven steps below. Each has its own test, so do them in any order:
+//!
+//! ```text
+//! cargo test -p kafka_parquet_kata             # every step, as a checklist
+//! cargo test -p kafka_parquet_kata step_03     # one step
+//! cargo practice parquet                       # guided mode: hints, timer
+//! git checkout -- katas/kafka_parquet_kata     # start over
+//! ```
+//!
 //! Steps 1, 2 and 7 talk to a broker: the tests find one (`KAFKA_BOOTSTRAP_SERVERS`, else
 //! Docker, else an in-process mock cluster). Steps 3–6 are pure functions on Arrow
 //! `RecordBatch`es.
@@ -18,7 +26,8 @@
 //! `kafka_partition: Int32, kafka_offset: Int64, reason: Utf8` (all non-null).
 //! The 9-field payload schema is `fixtures::events::order_event_schema()`.
 
-#![allow(unused_variables)] // the step parameters, until you use them
+// The bodies start as `todo!()`, so the arguments are unused until you write them.
+#![allow(unused_variables)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,7 +47,7 @@ pub mod graded;
 ///
 /// Spark: `spark.readStream.format("kafka").option("kafka.bootstrap.servers", b).option("startingOffsets", "earliest")`.
 pub fn create_consumer(bootstrap_servers: &str, group_id: &str) -> anyhow::Result<BaseConsumer> {
-    todo!("step 1: create the consumer")
+    todo!("step 1: create_consumer")
 }
 
 /// Step 2: read one micro-batch.
@@ -55,7 +64,7 @@ pub fn read_micro_batch(
     max_records: usize,
     max_wait: Duration,
 ) -> anyhow::Result<RecordBatch> {
-    todo!("step 2: read a micro-batch")
+    todo!("step 2: read_micro_batch")
 }
 
 /// Step 3: parse the JSON payloads.
@@ -70,7 +79,7 @@ pub fn read_micro_batch(
 ///
 /// Spark: `.select(col("partition"), col("offset"), from_json(col("value").cast("string"), schema).alias("o")).select("partition", "offset", "o.*")`.
 pub fn parse_orders(raw: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBatch)> {
-    todo!("step 3: parse the JSON payloads")
+    todo!("step 3: parse_orders")
 }
 
 /// Step 4: turn the `timestamp` text into a timestamp.
@@ -84,7 +93,7 @@ pub fn parse_orders(raw: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBat
 ///
 /// Spark: `.withColumn("event_time", to_timestamp(col("timestamp"))).drop("timestamp")`.
 pub fn to_event_time(orders: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBatch)> {
-    todo!("step 4: convert the timestamp to event_time")
+    todo!("step 4: to_event_time")
 }
 
 /// Step 5: add the partition columns.
@@ -94,7 +103,7 @@ pub fn to_event_time(orders: &RecordBatch) -> anyhow::Result<(RecordBatch, Recor
 ///
 /// Spark: `.withColumn("year", year("event_time")).withColumn("month", month(…)).withColumn("day", dayofmonth(…)).withColumn("hour", hour(…))`.
 pub fn add_partition_columns(orders: &RecordBatch) -> anyhow::Result<RecordBatch> {
-    todo!("step 5: add the partition columns")
+    todo!("step 5: add_partition_columns")
 }
 
 /// Step 6: set invalid orders apart.
@@ -107,7 +116,7 @@ pub fn add_partition_columns(orders: &RecordBatch) -> anyhow::Result<RecordBatch
 ///
 /// Spark: `valid = df.filter(col("order_id").isNotNull() & col("customer_id").isNotNull() & (col("amount") >= 0))`.
 pub fn filter_invalid(orders: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBatch)> {
-    todo!("step 6: filter the invalid orders")
+    todo!("step 6: filter_invalid")
 }
 
 /// Step 7: write the batch to the lake, checkpoint, commit.
@@ -134,5 +143,5 @@ pub async fn commit_batch(
     batch_id: u64,
     next_offsets: &TopicPartitionList,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    todo!("step 7: write the lake, checkpoint, commit")
+    todo!("step 7: commit_batch")
 }
