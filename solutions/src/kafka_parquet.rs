@@ -42,8 +42,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use chrono::DateTime;
 use datafusion::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Builder, Int32Builder,
-    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt32Array,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Builder,
+    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    UInt32Array,
 };
 use datafusion::arrow::compute::kernels::temporal::{DatePart, date_part};
 use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
@@ -171,7 +172,12 @@ pub fn parsed_schema() -> SchemaRef {
         Field::new(KAFKA_PARTITION, DataType::Int32, false),
         Field::new(KAFKA_OFFSET, DataType::Int64, false),
     ];
-    fields.extend(order_event_schema().fields().iter().map(|f| f.as_ref().clone()));
+    fields.extend(
+        order_event_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone()),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -348,7 +354,10 @@ pub fn add_partition_columns(orders: &RecordBatch) -> anyhow::Result<RecordBatch
         fields.push(Field::new(name, DataType::Int32, false));
         columns.push(date_part(event_time.as_ref(), part)?);
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 // ---------------------------------------------------------------- step 6
@@ -383,7 +392,11 @@ pub fn filter_invalid(orders: &RecordBatch) -> anyhow::Result<(RecordBatch, Reco
         };
         keep.push(reason.is_none());
         if let Some(reason) = reason {
-            rejected.push((partitions.value(row), offsets.value(row), reason.to_string()));
+            rejected.push((
+                partitions.value(row),
+                offsets.value(row),
+                reason.to_string(),
+            ));
         }
     }
     let valid = filter_record_batch(orders, &BooleanArray::from(keep))?;
@@ -472,7 +485,9 @@ impl Checkpoint {
     pub fn store(&self, dir: &Path) -> anyhow::Result<()> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let bytes = serde_json::to_vec_pretty(self)?;
-        write_durably(&dir.join(CHECKPOINT_FILE), |file| Ok(file.write_all(&bytes)?))
+        write_durably(&dir.join(CHECKPOINT_FILE), |file| {
+            Ok(file.write_all(&bytes)?)
+        })
     }
 }
 
@@ -558,7 +573,8 @@ pub fn write_lake_files(
     for ([year, month, day, hour], indices) in rows {
         let dir = lake_dir.join(format!("year={year}/month={month}/day={day}/hour={hour}"));
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let part = take_record_batch(orders, &UInt32Array::from(indices))?.project(&data_columns)?;
+        let part =
+            take_record_batch(orders, &UInt32Array::from(indices))?.project(&data_columns)?;
         let path = dir.join(&name);
         write_durably(&path, |file| {
             let mut writer =
@@ -644,7 +660,7 @@ pub struct PipelineOptions {
 }
 
 /// What a run did (this run only; the checkpoint keeps the totals since the start).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct RunSummary {
     pub batches: u64,
     pub read: u64,
@@ -655,6 +671,8 @@ pub struct RunSummary {
     pub replayed_dead_letters: u64,
     /// Files of an uncommitted batch removed at start.
     pub removed_files: u64,
+    /// From the first record read to the last batch committed, in seconds.
+    pub ingest_seconds: f64,
 }
 
 /// Runs the ingestion until `stop` is set or the idle timeout passes.
@@ -667,8 +685,8 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
         .with_context(|| format!("creating {}", o.lake_dir.display()))?;
     // One writer per checkpoint: a second job on the same folders would break the design.
     let lock_path = o.checkpoint_dir.join("lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("creating {}", lock_path.display()))?;
+    let lock =
+        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     lock.try_lock().map_err(|_| {
         anyhow::anyhow!(
             "another kafka_to_parquet holds {}; one job per checkpoint folder",
@@ -717,7 +735,9 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
 
     assign_from(&consumer, &o.topic, &checkpoint.offsets)?;
     let mut last_record = Instant::now();
+    let mut first_record: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
+        let read_started = Instant::now();
         let raw = read_micro_batch(&consumer, o.max_batch, o.max_wait)?;
         if raw.num_rows() == 0 {
             if let Some(idle) = o.idle_timeout
@@ -730,6 +750,7 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
         }
         last_record = Instant::now();
         let started = Instant::now();
+        let first = *first_record.get_or_insert(read_started);
 
         let (parsed, malformed) = parse_orders(&raw)?;
         let (timed, bad_time) = to_event_time(&parsed)?;
@@ -769,6 +790,7 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
         summary.written += valid.num_rows() as u64;
         summary.dead_letters += checkpoint.dead_letters.len() as u64;
         summary.files += files.len() as u64;
+        summary.ingest_seconds = first.elapsed().as_secs_f64();
         info!(
             batch_id,
             read = raw.num_rows(),
@@ -882,7 +904,10 @@ fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<ThreadedProducer<DefaultP
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &o.bootstrap_servers)
         // One id per job: a restart fences the killed process and aborts its transaction.
-        .set("transactional.id", format!("{}-{}-dlq", o.group_id, o.topic))
+        .set(
+            "transactional.id",
+            format!("{}-{}-dlq", o.group_id, o.topic),
+        )
         .set("linger.ms", "5")
         .create()
         .context("creating the dead-letter producer")?;
@@ -903,10 +928,22 @@ fn send_transaction(
     for letter in &checkpoint.dead_letters {
         let (partition, offset) = (letter.partition.to_string(), letter.offset.to_string());
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "dlq.reason", value: Some(letter.reason.as_str()) })
-            .insert(Header { key: "dlq.topic", value: Some(o.topic.as_str()) })
-            .insert(Header { key: "dlq.partition", value: Some(partition.as_str()) })
-            .insert(Header { key: "dlq.offset", value: Some(offset.as_str()) });
+            .insert(Header {
+                key: "dlq.reason",
+                value: Some(letter.reason.as_str()),
+            })
+            .insert(Header {
+                key: "dlq.topic",
+                value: Some(o.topic.as_str()),
+            })
+            .insert(Header {
+                key: "dlq.partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "dlq.offset",
+                value: Some(offset.as_str()),
+            });
         let mut record = BaseRecord::<[u8], [u8]>::to(&o.dlq_topic).headers(headers);
         if let Some(key) = &letter.key {
             record = record.key(key.as_slice());
@@ -917,7 +954,10 @@ fn send_transaction(
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                Err((e, back))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
                     producer.flush(Duration::from_millis(100)).ok();
                     record = back;
                 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::ReaderBuilder;
@@ -43,7 +43,10 @@ fn sorted_table(batches: &[RecordBatch]) -> String {
 /// Fails with both tables when two batches do not hold the same rows.
 #[track_caller]
 fn assert_same_rows(what: &str, expected: &RecordBatch, actual: &RecordBatch) {
-    let (expected, actual) = (sorted_table(&[expected.clone()]), sorted_table(&[actual.clone()]));
+    let (expected, actual) = (
+        sorted_table(std::slice::from_ref(expected)),
+        sorted_table(std::slice::from_ref(actual)),
+    );
     assert!(
         expected == actual,
         "{what}: expected\n{expected}\nbut got\n{actual}"
@@ -252,7 +255,12 @@ async fn step_01_create_consumer() {
         .produce(
             &topic,
             (0..6)
-                .map(|i| (Some(format!("k{i}").into_bytes()), format!("v{i}").into_bytes()))
+                .map(|i| {
+                    (
+                        Some(format!("k{i}").into_bytes()),
+                        format!("v{i}").into_bytes(),
+                    )
+                })
                 .collect(),
         )
         .await
@@ -298,7 +306,11 @@ async fn step_01_create_consumer() {
         .commit(&commit, rdkafka::consumer::CommitMode::Sync)
         .unwrap();
     let committed = broker.committed_offsets(&group, &topic).await.unwrap();
-    assert_eq!(committed, BTreeMap::from([(0, 1)]), "offsets of group {group}");
+    assert_eq!(
+        committed,
+        BTreeMap::from([(0, 1)]),
+        "offsets of group {group}"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +339,11 @@ async fn step_02_read_micro_batch() {
         ],
         &first.schema(),
     );
-    assert_eq!(first.num_rows(), 5, "a batch of at most 5 when 8 are waiting");
+    assert_eq!(
+        first.num_rows(),
+        5,
+        "a batch of at most 5 when 8 are waiting"
+    );
 
     // The rest: fewer than max_records, so the batch ends at max_wait.
     let started = Instant::now();
@@ -357,8 +373,9 @@ async fn step_02_read_micro_batch() {
         ),
         (
             "value",
-            Arc::new(BinaryArray::from_iter_values(records.iter().map(|r| r.1.clone())))
-                as ArrayRef,
+            Arc::new(BinaryArray::from_iter_values(
+                records.iter().map(|r| r.1.clone()),
+            )) as ArrayRef,
         ),
     ])
     .unwrap();
@@ -409,7 +426,11 @@ fn step_03_parse_orders() {
     let (orders, malformed) = kata::parse_orders(&raw).unwrap();
 
     let fields = parsed_fields();
-    assert_schema("the parsed orders", &names_and_types(&fields), &orders.schema());
+    assert_schema(
+        "the parsed orders",
+        &names_and_types(&fields),
+        &orders.schema(),
+    );
     for (expected, actual) in fields.iter().zip(orders.schema().fields()) {
         assert_eq!(
             expected.is_nullable(),
@@ -428,11 +449,21 @@ fn step_03_parse_orders() {
     );
     assert_same_rows("the orders that parse", &expected, &orders);
 
-    assert_schema("the malformed records", &rejected_columns(), &malformed.schema());
+    assert_schema(
+        "the malformed records",
+        &rejected_columns(),
+        &malformed.schema(),
+    );
     let positions = malformed.project(&[0, 1]).unwrap();
-    let expected = rejected(&[(1, 21, ""), (0, 12, ""), (1, 22, ""), (0, 13, ""), (1, 23, "")])
-        .project(&[0, 1])
-        .unwrap();
+    let expected = rejected(&[
+        (1, 21, ""),
+        (0, 12, ""),
+        (1, 22, ""),
+        (0, 13, ""),
+        (1, 23, ""),
+    ])
+    .project(&[0, 1])
+    .unwrap();
     assert_same_rows("the malformed records", &expected, &positions);
     let reasons = malformed
         .column(2)
@@ -443,7 +474,7 @@ fn step_03_parse_orders() {
         assert!(
             reason.is_some_and(|r| !r.trim().is_empty()),
             "every malformed record needs a reason; row {row} of\n{}",
-            pretty_format_batches(&[malformed.clone()]).unwrap()
+            pretty_format_batches(std::slice::from_ref(&malformed)).unwrap()
         );
     }
 }
@@ -517,7 +548,10 @@ fn step_05_add_partition_columns() {
         .enumerate()
         .map(|(i, t)| row(i as i64, t))
         .collect();
-    let orders = batch_from_json(schema, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let orders = batch_from_json(
+        schema,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 
     let partitioned = kata::add_partition_columns(&orders).unwrap();
 
@@ -526,9 +560,7 @@ fn step_05_add_partition_columns() {
         &names_and_types(&partitioned_fields()),
         &partitioned.schema(),
     );
-    let shown = partitioned
-        .project(&[1, 10, 11, 12, 13, 14])
-        .unwrap();
+    let shown = partitioned.project(&[1, 10, 11, 12, 13, 14]).unwrap();
     datafusion::assert_batches_sorted_eq!(
         [
             "+--------------+-----------------------------+------+-------+-----+------+",
@@ -547,7 +579,9 @@ fn step_05_add_partition_columns() {
     assert_same_rows(
         "the other columns, unchanged",
         &orders,
-        &partitioned.project(&(0..orders.num_columns()).collect::<Vec<_>>()).unwrap(),
+        &partitioned
+            .project(&(0..orders.num_columns()).collect::<Vec<_>>())
+            .unwrap(),
     );
 }
 
@@ -568,7 +602,10 @@ fn step_06_filter_invalid() {
         row(6, r#""ORD-6""#, "null", -1.0),
         row(7, r#""ORD-7""#, r#""CUST-7""#, 0.0),
     ];
-    let orders = batch_from_json(schema, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let orders = batch_from_json(
+        schema,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 
     let (valid, bad) = kata::filter_invalid(&orders).unwrap();
 
@@ -632,7 +669,8 @@ async fn step_07_commit_batch() {
     let offsets = |list: &[(i32, i64)]| {
         let mut tpl = TopicPartitionList::new();
         for (p, o) in list {
-            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o)).unwrap();
+            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
+                .unwrap();
         }
         tpl
     };
@@ -674,14 +712,19 @@ async fn step_07_commit_batch() {
         .iter()
         .map(|f| f.strip_prefix(lake.path()).unwrap_or(f).to_path_buf())
         .collect();
-    assert_eq!(returned, on_disk.iter().cloned().collect(), "the files returned");
+    assert_eq!(
+        returned,
+        on_disk.iter().cloned().collect(),
+        "the files returned"
+    );
 
     // The files: Snappy, every column but the partition columns.
     let data_fields: Vec<Field> = timed_fields();
     for file in &on_disk {
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(lake.path().join(file)).unwrap())
-                .unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(lake.path().join(file)).unwrap(),
+        )
+        .unwrap();
         assert_schema(
             &format!("the columns of {}", file.display()),
             &names_and_types(&data_fields),
@@ -699,7 +742,10 @@ async fn step_07_commit_batch() {
     }
 
     // The content, partition columns read back from the paths.
-    let names: Vec<String> = partitioned_fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = partitioned_fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let all_columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let back = read_lake(lake.path(), &all_columns).await;
     assert_same_rows("the lake read back", &batch, &back);
@@ -714,7 +760,11 @@ async fn step_07_commit_batch() {
     let saved = read_checkpoint();
     assert_eq!(saved["batch_id"], 0, "batch_id in {saved}");
     assert_eq!(saved["topic"], topic.as_str(), "topic in {saved}");
-    assert_eq!(saved["offsets"], serde_json::json!({"0": 3, "1": 1}), "offsets in {saved}");
+    assert_eq!(
+        saved["offsets"],
+        serde_json::json!({"0": 3, "1": 1}),
+        "offsets in {saved}"
+    );
     assert_eq!(
         broker.committed_offsets(&group, &topic).await.unwrap(),
         BTreeMap::from([(0, 3), (1, 1)]),
@@ -726,7 +776,10 @@ async fn step_07_commit_batch() {
         row(0, 3, "2026-11-25T14:10:00Z", (2026, 11, 25, 14)),
         row(1, 1, "2026-11-25T15:10:00Z", (2026, 11, 25, 15)),
     ];
-    let batch2 = batch_from_json(schema, &second.iter().map(String::as_str).collect::<Vec<_>>());
+    let batch2 = batch_from_json(
+        schema,
+        &second.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     kata::commit_batch(
         &consumer,
         &batch2,
@@ -742,7 +795,11 @@ async fn step_07_commit_batch() {
     assert_same_rows("the lake after two batches", &both, &back);
     let saved = read_checkpoint();
     assert_eq!(saved["batch_id"], 1, "batch_id in {saved}");
-    assert_eq!(saved["offsets"], serde_json::json!({"0": 4, "1": 2}), "offsets in {saved}");
+    assert_eq!(
+        saved["offsets"],
+        serde_json::json!({"0": 4, "1": 2}),
+        "offsets in {saved}"
+    );
     assert_eq!(
         broker.committed_offsets(&group, &topic).await.unwrap(),
         BTreeMap::from([(0, 4), (1, 2)]),
@@ -813,17 +870,32 @@ async fn end_to_end() {
         }
         let mut tpl = TopicPartitionList::new();
         for (p, o) in &next {
-            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o)).unwrap();
+            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
+                .unwrap();
         }
-        kata::commit_batch(&consumer, &valid, lake.path(), checkpoint.path(), batch_id, &tpl)
-            .await
-            .unwrap();
+        kata::commit_batch(
+            &consumer,
+            &valid,
+            lake.path(),
+            checkpoint.path(),
+            batch_id,
+            &tpl,
+        )
+        .await
+        .unwrap();
         batch_id += 1;
     }
     assert_eq!(read, records.len(), "records read");
-    assert_eq!(rejected, expected_rejected, "records rejected (invalid + malformed)");
+    assert_eq!(
+        rejected, expected_rejected,
+        "records rejected (invalid + malformed)"
+    );
 
-    let back = read_lake(lake.path(), &["kafka_partition", "kafka_offset", "order_id"]).await;
+    let back = read_lake(
+        lake.path(),
+        &["kafka_partition", "kafka_offset", "order_id"],
+    )
+    .await;
     // DataFusion reads strings as Utf8View.
     let ids = cast(back.column(2), &DataType::Utf8).unwrap();
     let ids: Vec<String> = ids
@@ -844,4 +916,262 @@ async fn end_to_end() {
         next,
         "the offsets committed at the end"
     );
+}
+
+/// The reference binary survives `kill -9` at random moments: 200,000 orders (some
+/// invalid, some malformed) end up in the lake exactly once and in the dead-letter topic
+/// exactly once. Real broker only (the mock cluster lives inside one process).
+#[cfg(feature = "reference")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_exactly_once_under_kill_9() {
+    use rand::Rng;
+    use std::process::{Command, Stdio};
+
+    const EVENTS: usize = 200_000;
+    const KILLS: usize = 10;
+
+    let broker = broker().await.unwrap();
+    if broker.kind() == kafka_testkit::BrokerKind::Mock {
+        eprintln!(
+            "SKIPPED reference_exactly_once_under_kill_9: it needs a real broker (the mock \
+             cluster dies with the process it lives in). Run it with \
+             `scripts/kafka-local up` and `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092`."
+        );
+        return;
+    }
+    let started = Instant::now();
+    let binary = reference_binary();
+
+    let topic = unique_name("kp-kill");
+    let dlq = unique_name("kp-kill-dlq");
+    broker.create_topic(&topic, 3).await.unwrap();
+    broker.create_topic(&dlq, 1).await.unwrap();
+    let dirty = DirtyOptions {
+        late_fraction: 0.01,
+        invalid_fraction: 0.02,
+        malformed_fraction: 0.01,
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let records = EventGenerator::new(2026, start, 50.0, dirty)
+        .unwrap()
+        .generate(EVENTS);
+    let positions = broker.produce_events(&topic, &records).await.unwrap();
+    let expected_ids: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Valid | RecordKind::Late))
+        .map(|r| r.key.as_deref().unwrap())
+        .collect();
+    let expected_dead: BTreeSet<(i32, i64)> = records
+        .iter()
+        .zip(&positions)
+        .filter(|(r, _)| matches!(r.kind, RecordKind::Invalid | RecordKind::Malformed))
+        .map(|(_, p)| *p)
+        .collect();
+    eprintln!(
+        "produced {EVENTS} orders in {:?}: {} for the lake, {} for the dead-letter topic",
+        started.elapsed(),
+        expected_ids.len(),
+        expected_dead.len()
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let lake = work.path().join("lake");
+    let checkpoint = work.path().join("checkpoint");
+    let group = unique_name("kp-kill-group");
+    let run = |idle_timeout_s: &str, log: usize| {
+        let log = std::fs::File::create(work.path().join(format!("run-{log:02}.log"))).unwrap();
+        Command::new(&binary.0)
+            .env("LD_LIBRARY_PATH", &binary.1)
+            .args(["--bootstrap", broker.bootstrap_servers(), "--topic", &topic])
+            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "500"])
+            .arg("--output")
+            .arg(&lake)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .args(["--idle-timeout-s", idle_timeout_s])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let progress = || {
+        std::fs::read_to_string(checkpoint.join("checkpoint.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |c| c["totals"]["read"].as_u64().unwrap_or(0))
+    };
+
+    let mut mid_ingestion = 0;
+    for kill in 1..=KILLS {
+        let mut child = run("60", kill);
+        let delay = Duration::from_millis(rand::rng().random_range(100..=800));
+        tokio::time::sleep(delay).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run {kill} exited before its kill; see {}",
+            work.path().join(format!("run-{kill:02}.log")).display()
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let read = progress();
+        if read < EVENTS as u64 {
+            mid_ingestion += 1;
+        }
+        eprintln!("kill -9 #{kill} after {delay:?}: {read} records checkpointed");
+    }
+
+    // The last run, undisturbed, until it has been idle for 3 s.
+    let mut child = run("3", 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the final run did not finish within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let final_log = std::fs::read_to_string(work.path().join("run-00.log")).unwrap();
+    assert!(
+        status.success(),
+        "the final run failed: {status}\n{final_log}"
+    );
+    eprintln!(
+        "{mid_ingestion} of {KILLS} kills hit the ingestion before it was done; final run:\n{}",
+        final_log.lines().last().unwrap_or_default()
+    );
+    assert!(
+        mid_ingestion >= KILLS / 2,
+        "only {mid_ingestion} of {KILLS} kills happened before the lake was complete"
+    );
+
+    // The lake: every valid order once.
+    let back = read_lake(&lake, &["kafka_partition", "kafka_offset", "order_id"]).await;
+    let ids = cast(back.column(2), &DataType::Utf8).unwrap();
+    let ids = ids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .unwrap();
+    let in_lake: BTreeSet<&str> = ids.iter().map(|i| i.unwrap()).collect();
+    assert_eq!(in_lake.len(), ids.len(), "duplicate order_id in the lake");
+    assert_eq!(ids.len(), expected_ids.len(), "rows in the lake");
+    assert!(
+        in_lake == expected_ids,
+        "the lake's order ids are not the valid orders produced"
+    );
+
+    // The dead-letter topic: every rejected record once (committed transactions only).
+    let dead = read_dead_letters(broker.bootstrap_servers(), &dlq, expected_dead.len()).await;
+    let distinct: BTreeSet<(i32, i64)> = dead.iter().copied().collect();
+    assert_eq!(distinct.len(), dead.len(), "duplicate dead letters");
+    assert_eq!(dead.len(), expected_dead.len(), "dead letters");
+    assert!(
+        distinct == expected_dead,
+        "the dead letters are not the rejected records"
+    );
+    eprintln!(
+        "exactly once after {KILLS} kills, in {:?}",
+        started.elapsed()
+    );
+}
+
+/// The release build of `kafka_to_parquet` and the library path it runs with.
+#[cfg(feature = "reference")]
+fn reference_binary() -> (PathBuf, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The release profile has its own build lock, so this does not wait on `cargo test`.
+    let output = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "solutions",
+            "--bin",
+            "kafka_to_parquet",
+        ])
+        .args(["--message-format", "json-render-diagnostics"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building the reference binary failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let executable = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kafka_to_parquet")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the kafka_to_parquet executable");
+    // prefer-dynamic: the binary needs the release DataFusion library and Rust's std.
+    let dir = executable.parent().unwrap();
+    let library_path = format!(
+        "{}:{}:{}",
+        dir.join("deps").display(),
+        dir.display(),
+        std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
+    );
+    (executable, library_path)
+}
+
+/// The (partition, offset) each committed dead letter of `topic` came from.
+#[cfg(feature = "reference")]
+async fn read_dead_letters(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i32, i64)> {
+    use rdkafka::Message;
+    use rdkafka::message::Headers;
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("kp-dlq-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    assign_all(&consumer, topic, 1, Offset::Beginning);
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut dead = Vec::with_capacity(expected);
+        loop {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "read {} dead letters (expected {expected}) within {DEADLINE:?}",
+                dead.len()
+            );
+            match consumer.poll(Duration::from_millis(500)) {
+                None => continue,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => panic!("reading the dead letters: {e}"),
+                Some(Ok(m)) => {
+                    let header = |key: &str| -> String {
+                        let headers = m.headers().expect("a dead letter has headers");
+                        let h = headers.iter().find(|h| h.key == key).unwrap_or_else(|| {
+                            panic!("dead letter at offset {} without {key}", m.offset())
+                        });
+                        String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+                    };
+                    assert!(
+                        !header("dlq.reason").is_empty(),
+                        "a dead letter without a reason"
+                    );
+                    dead.push((
+                        header("dlq.partition").parse().unwrap(),
+                        header("dlq.offset").parse().unwrap(),
+                    ));
+                }
+            }
+        }
+        consumer.unassign().unwrap();
+        dead
+    })
+    .await
+    .unwrap()
 }

@@ -23,6 +23,7 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 use fixtures::events::{DirtyOptions, EventGenerator, GeneratedCounts};
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use solutions::kafka_parquet::{PARTITION_COLUMNS, PipelineOptions, RunSummary, run_pipeline};
@@ -37,12 +38,13 @@ struct Args {
     /// The topic of order events.
     #[arg(long, default_value = "orders")]
     topic: String,
-    /// The lake: hive-partitioned Parquet files go here.
+    /// The lake: hive-partitioned Parquet files go here (with `mock`: a new temporary
+    /// folder if absent).
     #[arg(long)]
-    output: PathBuf,
-    /// The checkpoint folder (one job per folder).
+    output: Option<PathBuf>,
+    /// The checkpoint folder, one job per folder (with `mock`: next to the lake if absent).
     #[arg(long)]
-    checkpoint: PathBuf,
+    checkpoint: Option<PathBuf>,
     /// The dead-letter topic for malformed and invalid records.
     #[arg(long, default_value = "orders_dlq")]
     dlq: String,
@@ -69,8 +71,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -80,6 +81,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let (output, checkpoint) = folders(&args)?;
     // The mock cluster lives as long as this function.
     let mut mock = None;
     let bootstrap = if args.bootstrap == "mock" {
@@ -101,8 +103,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         topic: args.topic.clone(),
         dlq_topic: args.dlq.clone(),
         group_id: args.group.clone(),
-        lake_dir: args.output.clone(),
-        checkpoint_dir: args.checkpoint.clone(),
+        lake_dir: output.clone(),
+        checkpoint_dir: checkpoint,
         max_batch: args.max_batch,
         max_wait: Duration::from_millis(args.max_wait_ms),
         idle_timeout: args
@@ -135,7 +137,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         replayed_dead_letters = summary.replayed_dead_letters,
         removed_files = summary.removed_files,
         seconds,
-        events_per_s = (summary.read as f64 / seconds).round(),
+        ingest_seconds = summary.ingest_seconds,
+        events_per_s = (summary.read as f64 / summary.ingest_seconds.max(1e-9)).round(),
         "done"
     );
     if args.summary_json {
@@ -147,9 +150,49 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if mock.is_some() {
-        preview(&args).await?;
+        preview(&output).await?;
     }
     Ok(())
+}
+
+/// The lake and checkpoint folders. With the mock cluster (a new, empty topic each time)
+/// they must be new too, so they default to a fresh temporary folder that is kept.
+fn folders(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if args.bootstrap != "mock" {
+        let output = args
+            .output
+            .clone()
+            .context("--output DIR is required (except with --bootstrap mock)")?;
+        let checkpoint = args
+            .checkpoint
+            .clone()
+            .context("--checkpoint DIR is required (except with --bootstrap mock)")?;
+        return Ok((output, checkpoint));
+    }
+    let demo = tempfile::Builder::new()
+        .prefix("kafka-to-parquet-demo-")
+        .tempdir()
+        .context("creating a folder for the demo lake")?
+        .keep();
+    let output = args.output.clone().unwrap_or_else(|| demo.join("lake"));
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| demo.join("checkpoint"));
+    anyhow::ensure!(
+        !checkpoint
+            .join(solutions::kafka_parquet::CHECKPOINT_FILE)
+            .exists(),
+        "{} holds a checkpoint, but the mock cluster starts with an empty topic: \
+         give --bootstrap mock a new --checkpoint folder (or none)",
+        checkpoint.display()
+    );
+    println!(
+        "demo lake: {}  checkpoint: {}",
+        output.display(),
+        checkpoint.display()
+    );
+    Ok((output, checkpoint))
 }
 
 fn serde_json_line(summary: &RunSummary, seconds: f64) -> String {
@@ -178,30 +221,49 @@ async fn produce_demo_events(
     // 10 events per second of event time: 20,000 events span about half an hour.
     let mut generator = EventGenerator::new(7, start, 10.0, dirty)?;
     let records = generator.generate(count);
-    let sends: Vec<_> = records
-        .iter()
-        .map(|r| {
-            let mut record = FutureRecord::<str, [u8]>::to(topic).payload(&r.payload);
-            if let Some(key) = &r.key {
-                record = record.key(key.as_str());
+    // Every send in flight at once; when librdkafka's queue is full, wait for the oldest.
+    let mut in_flight = std::collections::VecDeque::new();
+    for r in &records {
+        let mut record = FutureRecord::<str, [u8]>::to(topic).payload(&r.payload);
+        if let Some(key) = &r.key {
+            record = record.key(key.as_str());
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    in_flight.push_back(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    let oldest = in_flight
+                        .pop_front()
+                        .context("queue full, nothing in flight")?;
+                    delivered(oldest.await)?;
+                }
+                Err((e, _)) => return Err(e).context("queueing a demo event"),
             }
-            producer.send_result(record)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|(e, _)| e)
-        .context("queueing a demo event")?;
-    for send in sends {
-        send.await
-            .context("a demo event was not delivered")?
-            .map_err(|(e, _)| e)
-            .context("producing a demo event")?;
+        }
+    }
+    for delivery in in_flight {
+        delivered(delivery.await)?;
     }
     producer.flush(Duration::from_secs(10))?;
     Ok(generator.counts())
 }
 
+fn delivered<E: std::error::Error + Send + Sync + 'static>(
+    result: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>,
+) -> anyhow::Result<()> {
+    result
+        .context("a demo event was not delivered: the producer went away")?
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+        .context("producing a demo event")
+}
+
 /// Prints what a reader of the lake sees.
-async fn preview(args: &Args) -> anyhow::Result<()> {
+async fn preview(lake_dir: &std::path::Path) -> anyhow::Result<()> {
     let ctx = SessionContext::new();
     let partitions = PARTITION_COLUMNS
         .iter()
@@ -209,7 +271,7 @@ async fn preview(args: &Args) -> anyhow::Result<()> {
         .collect();
     let lake = ctx
         .read_parquet(
-            args.output.to_string_lossy().as_ref(),
+            lake_dir.to_string_lossy().as_ref(),
             ParquetReadOptions::default().table_partition_cols(partitions),
         )
         .await?;
@@ -227,14 +289,24 @@ async fn preview(args: &Args) -> anyhow::Result<()> {
         .show()
         .await?;
     println!("The first orders:");
-    lake.select_columns(&["order_id", "customer_id", "category", "amount", "event_time", "hour"])?
-        .sort(vec![col("event_time").sort(true, false), col("order_id").sort(true, false)])?
-        .limit(0, Some(5))?
-        .show()
-        .await?;
+    lake.select_columns(&[
+        "order_id",
+        "customer_id",
+        "category",
+        "amount",
+        "event_time",
+        "hour",
+    ])?
+    .sort(vec![
+        col("event_time").sort(true, false),
+        col("order_id").sort(true, false),
+    ])?
+    .limit(0, Some(5))?
+    .show()
+    .await?;
     println!(
         "Read it with DuckDB: SELECT * FROM read_parquet('{}/**/*.parquet', hive_partitioning = true)",
-        args.output.display()
+        lake_dir.display()
     );
     Ok(())
 }
