@@ -1,0 +1,770 @@
+//! One Kafka broker for every Kafka test of the workspace, and the few operations
+//! those tests need around it (topics, producing known records, consuming with a
+//! deadline, reading committed offsets).
+//!
+//! The broker is chosen once per test process ([`broker`]), in this order:
+//! 1. `KAFKA_BOOTSTRAP_SERVERS` if set: a broker you started (`scripts/kafka-local up`,
+//!    `docker compose up -d`, CI). It is checked with a metadata request; a broker
+//!    that is down fails every test within seconds with a message saying what to do.
+//! 2. A testcontainers Apache Kafka (KRaft, image tag [`KAFKA_IMAGE_TAG`]) when a
+//!    Docker daemon answers a ping within [`DOCKER_PING_TIMEOUT`] (the Docker path is
+//!    written but untested here: this machine has a Docker client and no engine).
+//! 3. librdkafka's embedded mock cluster (`rdkafka::mocking::MockCluster`): no
+//!    install, no network, in the test process.
+//!
+//! `KATA_KAFKA=env|docker|mock` forces one of them.
+//!
+//! Every test uses its own topics and group ids ([`unique_name`]), so tests of one
+//! process share the broker without seeing each other's data and need no serialising.
+//!
+//! Facts this crate is built around (measured with rdkafka 0.39 / librdkafka 2.12):
+//! - the mock cluster keeps at most 5 MiB (and 100,000 batches) per partition and
+//!   silently deletes the oldest batches beyond that (`rdkafka_mock.c`): 100,000
+//!   uncompressed order events on 3 partitions lost a third of them. [`Broker::produce`]
+//!   compresses with lz4 (100,000 events then fit) and [`Broker::consume`] fails,
+//!   saying so, when a partition no longer starts at offset 0;
+//! - a consumer-group join takes about 3 s, so [`Broker::consume`] assigns the
+//!   partitions itself (no rebalance) while still using its own group id;
+//! - a group consumer dropped without `unsubscribe()` holds its partitions for
+//!   `session.timeout.ms` (45 s by default), so [`Broker::consumer_config`] sets a
+//!   short session and the helpers unsubscribe/unassign before dropping;
+//! - awaiting each send in turn costs `linger.ms` per message (3,000 sends: 16.8 s);
+//!   [`Broker::produce`] keeps every send in flight and awaits them at the end (0.5 s).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use rand::distr::{Alphanumeric, SampleString};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{OnceCell, oneshot};
+
+/// The Apache Kafka image tag used on the Docker path (`apache/kafka`, the JVM image,
+/// the same as docker-compose.yml and scripts/kafka-local).
+pub const KAFKA_IMAGE_TAG: &str = "4.4.0";
+/// How long the Docker daemon has to answer `GET /_ping` before we fall through.
+pub const DOCKER_PING_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a broker has to answer the first metadata request.
+pub const BROKER_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a created topic has to appear in the metadata.
+pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which kind of broker the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// An external broker named by `KAFKA_BOOTSTRAP_SERVERS`.
+    Env,
+    /// An Apache Kafka container started with testcontainers.
+    Docker,
+    /// librdkafka's embedded mock cluster.
+    Mock,
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BrokerKind::Env => "env",
+            BrokerKind::Docker => "docker",
+            BrokerKind::Mock => "mock",
+        })
+    }
+}
+
+/// A running broker and what keeps it alive.
+pub struct Broker {
+    bootstrap: String,
+    kind: BrokerKind,
+    /// Requests to the thread that owns the mock cluster (mock only).
+    mock: Option<std_mpsc::Sender<MockRequest>>,
+    /// Topic creation (not on the mock: it has no CreateTopics) and metadata requests,
+    /// shared with the blocking threads that wait for metadata.
+    admin: Arc<AdminClient<DefaultClientContext>>,
+}
+
+/// One record read back by [`Broker::consume`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// The broker of this test process, chosen on first use (see the crate docs) and
+/// announced once on stderr: `kafka_testkit: using <kind> broker at <addr>`.
+///
+/// If the choice fails (e.g. `KAFKA_BOOTSTRAP_SERVERS` names a broker that is down),
+/// every call returns the same error at once instead of waiting again.
+pub async fn broker() -> anyhow::Result<&'static Broker> {
+    static BROKER: OnceCell<Result<Broker, String>> = OnceCell::const_new();
+    let chosen = BROKER
+        .get_or_init(|| async {
+            match choose_broker().await {
+                Ok(b) => {
+                    eprintln!("kafka_testkit: using {} broker at {}", b.kind, b.bootstrap);
+                    Ok(b)
+                }
+                Err(e) => Err(format!("{e:#}")),
+            }
+        })
+        .await;
+    chosen.as_ref().map_err(|e| anyhow!("{e}"))
+}
+
+/// `<prefix>-<random>`: a topic name or group id no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    let suffix = Alphanumeric.sample_string(&mut rand::rng(), 12);
+    format!("{prefix}-{suffix}")
+}
+
+async fn choose_broker() -> anyhow::Result<Broker> {
+    let env_servers = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let forced = std::env::var("KATA_KAFKA")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    match forced.as_deref().map(str::trim) {
+        Some("env") => {
+            let servers = env_servers.context(
+                "KATA_KAFKA=env but KAFKA_BOOTSTRAP_SERVERS is not set: \
+                 set it to your broker, e.g. KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092",
+            )?;
+            Broker::connect(&servers).await
+        }
+        Some("docker") => Broker::start_docker().await,
+        Some("mock") => Broker::start_mock(),
+        Some(other) => bail!("KATA_KAFKA={other}: expected env, docker or mock"),
+        None => {
+            if let Some(servers) = env_servers {
+                Broker::connect(&servers).await
+            } else if docker_answers(DOCKER_PING_TIMEOUT) {
+                Broker::start_docker().await
+            } else {
+                Broker::start_mock()
+            }
+        }
+    }
+}
+
+impl Broker {
+    /// An external broker at `bootstrap_servers`, checked with a metadata request:
+    /// a broker that is down gives an error within [`BROKER_CHECK_TIMEOUT`].
+    pub async fn connect(bootstrap_servers: &str) -> anyhow::Result<Broker> {
+        let broker = Broker::new(bootstrap_servers.to_string(), BrokerKind::Env, None)?;
+        broker.check_alive().await?;
+        Ok(broker)
+    }
+
+    /// A fresh mock cluster with one broker, owned by a dedicated thread.
+    ///
+    /// `MockCluster` holds a raw pointer and a client with a borrowed lifetime, so it
+    /// is neither `Send` nor `Sync` and cannot sit in a `static`. A thread creates it,
+    /// reports its bootstrap address and then serves topic-creation requests over a
+    /// channel for as long as the process lives (the `Sender` in the static broker
+    /// never drops). The mock's listeners run on librdkafka's own threads, so any
+    /// client in any thread or runtime can use it.
+    pub fn start_mock() -> anyhow::Result<Broker> {
+        let (requests, incoming) = std_mpsc::channel::<MockRequest>();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<String, String>>();
+        std::thread::Builder::new()
+            .name("kafka-mock-cluster".into())
+            .spawn(move || {
+                let cluster = match rdkafka::mocking::MockCluster::new(1) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e}")));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
+                for request in incoming {
+                    let result = cluster
+                        .create_topic(&request.topic, request.partitions, 1)
+                        .map_err(|e| format!("{e}"));
+                    let _ = request.reply.send(result);
+                }
+            })
+            .context("spawning the mock cluster thread")?;
+        let bootstrap = ready_rx
+            .recv()
+            .context("the mock cluster thread died while starting")?
+            .map_err(|e| anyhow!("starting librdkafka's mock cluster: {e}"))?;
+        Broker::new(bootstrap, BrokerKind::Mock, Some(requests))
+    }
+
+    /// An Apache Kafka container (testcontainers), owned by a dedicated thread with its
+    /// own runtime, removed when the process exits.
+    ///
+    /// The broker lives in a `static`, which is never dropped, so the container would
+    /// outlive the tests. The thread keeps the container and its Docker client on one
+    /// runtime that outlives every test's runtime, and an `atexit` hook asks it to
+    /// remove the container when the test binary exits.
+    pub async fn start_docker() -> anyhow::Result<Broker> {
+        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<String>>();
+        std::thread::Builder::new()
+            .name("kafka-container".into())
+            .spawn(move || docker::own_container(ready_tx))
+            .context("spawning the Kafka container thread")?;
+        let bootstrap = ready_rx
+            .await
+            .context("the Kafka container thread died while starting")??;
+        let broker = Broker::new(bootstrap, BrokerKind::Docker, None)?;
+        broker.check_alive().await?;
+        Ok(broker)
+    }
+
+    fn new(
+        bootstrap: String,
+        kind: BrokerKind,
+        mock: Option<std_mpsc::Sender<MockRequest>>,
+    ) -> anyhow::Result<Broker> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &bootstrap);
+        // Quiet librdkafka's own reconnect logging for a broker that is down: the
+        // check below reports it once, clearly.
+        config.set("log_level", "3");
+        // Asking for a topic's metadata must not create it with the broker's defaults.
+        config.set("allow.auto.create.topics", "false");
+        let admin = Arc::new(
+            config
+                .create()
+                .with_context(|| format!("creating a Kafka admin client for {bootstrap}"))?,
+        );
+        Ok(Broker {
+            bootstrap,
+            kind,
+            mock,
+            admin,
+        })
+    }
+
+    async fn check_alive(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let result = self.metadata(None, BROKER_CHECK_TIMEOUT).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(anyhow!(
+                "no Kafka broker at {} — start one with `scripts/kafka-local up` or \
+                 `docker compose up -d`, or unset KAFKA_BOOTSTRAP_SERVERS to use the \
+                 embedded mock (metadata request failed after {:.1} s: {e:#})",
+                self.bootstrap,
+                started.elapsed().as_secs_f64()
+            )),
+        }
+    }
+
+    /// The `bootstrap.servers` of this broker.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Which kind of broker this is.
+    pub fn kind(&self) -> BrokerKind {
+        self.kind
+    }
+
+    /// `bootstrap.servers` plus timeouts suited to tests (fail in seconds, not minutes).
+    /// Valid for producers, consumers and admin clients alike.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("socket.connection.setup.timeout.ms", "5000")
+            .set("reconnect.backoff.max.ms", "1000");
+        config
+    }
+
+    /// [`Broker::client_config`] for a consumer in `group`: reads from the earliest
+    /// offset, no auto-commit, and a short session (6 s, the broker's minimum) so that a
+    /// consumer that goes away without leaving does not hold partitions for 45 s.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500");
+        config
+    }
+
+    /// Creates `name` with `partitions` partitions (replication 1) and waits until the
+    /// metadata shows all of them. Uses the admin API, or the mock cluster's own topic
+    /// creation on the mock (which has no CreateTopics).
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        ensure!(
+            partitions > 0,
+            "topic {name}: partitions = {partitions} must be > 0"
+        );
+        if let Some(mock) = &self.mock {
+            let (reply, response) = oneshot::channel();
+            mock.send(MockRequest {
+                topic: name.to_string(),
+                partitions,
+                reply,
+            })
+            .map_err(|_| anyhow!("the mock cluster thread is gone"))?;
+            response
+                .await
+                .context("the mock cluster thread dropped the request")?
+                .map_err(|e| anyhow!("creating topic {name} on the mock cluster: {e}"))?;
+        } else {
+            let results = self
+                .admin
+                .create_topics(
+                    &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                )
+                .await
+                .with_context(|| format!("creating topic {name} on {}", self.bootstrap))?;
+            for result in results {
+                if let Err((topic, code)) = result {
+                    bail!("creating topic {topic} on {}: {code}", self.bootstrap);
+                }
+            }
+        }
+        self.wait_for_partitions(name, TOPIC_READY_TIMEOUT, Some(partitions))
+            .await
+            .map(|_| ())
+    }
+
+    /// Produces `(key, payload)` records to `topic`, all in flight at once (bounded
+    /// by librdkafka's queue), and awaits every delivery at the end. Returns the
+    /// `(partition, offset)` of each record, in input order; fails on the first
+    /// delivery error, naming the record.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    ) -> anyhow::Result<Vec<(i32, i64)>> {
+        let producer: FutureProducer = self
+            .client_config()
+            .set("linger.ms", "5")
+            // The mock cluster keeps at most 5 MiB per partition (see the crate docs):
+            // compressed batches make 100,000 events fit; real brokers gain too.
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("creating a Kafka producer")?;
+        let total = records.len();
+        let mut delivered: Vec<Option<(i32, i64)>> = vec![None; total];
+        let mut in_flight = VecDeque::new();
+        for (index, (key, payload)) in records.iter().enumerate() {
+            let mut record = FutureRecord::to(topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            loop {
+                match producer.send_result(record) {
+                    Ok(future) => {
+                        in_flight.push_back((index, future));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue is full: wait for the oldest delivery.
+                        record = back;
+                        let Some((i, future)) = in_flight.pop_front() else {
+                            bail!("producer queue full with nothing in flight");
+                        };
+                        delivered[i] = Some(delivery(topic, i, future.await)?);
+                    }
+                    Err((e, _)) => bail!("producing record {index} to {topic}: {e}"),
+                }
+            }
+        }
+        for (i, future) in in_flight {
+            delivered[i] = Some(delivery(topic, i, future.await)?);
+        }
+        Ok(delivered.into_iter().flatten().collect())
+    }
+
+    /// [`Broker::produce`] for generated order records (key = `order_id`).
+    pub async fn produce_events(
+        &self,
+        topic: &str,
+        records: &[fixtures::events::GeneratedRecord],
+    ) -> anyhow::Result<Vec<(i32, i64)>> {
+        let records = records
+            .iter()
+            .map(|r| (r.key.clone().map(String::into_bytes), r.payload.clone()))
+            .collect();
+        self.produce(topic, records).await
+    }
+
+    /// Reads `topic` from the earliest offset of every partition with a group of its
+    /// own until `expected` records arrived, or fails at `deadline` saying how many did.
+    ///
+    /// The partitions are assigned directly (no group join, which costs ~3 s) and
+    /// unassigned before the consumer drops. The topic must exist (or appear before
+    /// the deadline). Records of one partition come in offset order.
+    pub async fn consume(
+        &self,
+        topic: &str,
+        expected: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<ConsumedRecord>> {
+        let started = Instant::now();
+        let partitions = self.wait_for_partitions(topic, deadline, None).await?;
+        self.check_nothing_deleted(topic, partitions).await?;
+        let consumer: StreamConsumer = self
+            .consumer_config(&unique_name("kafka-testkit-consume"))
+            .set("fetch.wait.max.ms", "100")
+            .create()
+            .context("creating a Kafka consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .context("building the partition assignment")?;
+        }
+        consumer
+            .assign(&assignment)
+            .with_context(|| format!("assigning the {partitions} partitions of {topic}"))?;
+        let mut records = Vec::with_capacity(expected);
+        let end = tokio::time::Instant::from_std(started + deadline);
+        let outcome = loop {
+            if records.len() >= expected {
+                break Ok(());
+            }
+            match tokio::time::timeout_at(end, consumer.recv()).await {
+                Err(_) => {
+                    break Err(anyhow!(
+                        "consumed {} of {expected} expected records from {topic} within {deadline:?}",
+                        records.len()
+                    ));
+                }
+                Ok(Err(e)) => break Err(anyhow!("consuming {topic}: {e}")),
+                Ok(Ok(message)) => records.push(ConsumedRecord {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().map(<[u8]>::to_vec),
+                }),
+            }
+        };
+        let _ = consumer.unassign();
+        outcome.map(|()| records)
+    }
+
+    /// The offsets `group` has committed on `topic`, by partition (partitions
+    /// without a commit are absent). The topic must exist.
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> anyhow::Result<BTreeMap<i32, i64>> {
+        let partitions = self
+            .wait_for_partitions(topic, Duration::from_secs(10), None)
+            .await?;
+        let consumer: BaseConsumer = self
+            .consumer_config(group)
+            .create()
+            .context("creating a Kafka consumer to read committed offsets")?;
+        let topic_owned = topic.to_string();
+        let group_owned = group.to_string();
+        let committed = tokio::task::spawn_blocking(move || {
+            let mut list = TopicPartitionList::new();
+            for p in 0..partitions {
+                list.add_partition(&topic_owned, p);
+            }
+            consumer
+                .committed_offsets(list, Duration::from_secs(10))
+                .with_context(|| {
+                    format!("reading the offsets group {group_owned} committed on {topic_owned}")
+                })
+        })
+        .await
+        .context("the committed-offsets task panicked")??;
+        let mut offsets = BTreeMap::new();
+        for element in committed.elements() {
+            if let Offset::Offset(o) = element.offset() {
+                offsets.insert(element.partition(), o);
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// Metadata of one topic (or of the cluster), off the async threads.
+    async fn metadata(
+        &self,
+        topic: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<(String, i32, Option<RDKafkaRespErr>)>> {
+        let admin = Arc::clone(&self.admin);
+        let topic = topic.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(topic.as_deref(), Timeout::After(timeout))
+                .map_err(anyhow::Error::from)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .map(|t| (t.name().to_string(), t.partitions().len() as i32, t.error()))
+                .collect())
+        })
+        .await
+        .context("the metadata task panicked")?
+    }
+
+    /// Fails if a partition of `topic` no longer starts at offset 0, i.e. the broker
+    /// deleted records a test expects to read (the mock cluster does so silently past
+    /// 5 MiB per partition).
+    async fn check_nothing_deleted(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let admin = Arc::clone(&self.admin);
+        let topic_owned = topic.to_string();
+        let lows = tokio::task::spawn_blocking(move || {
+            (0..partitions)
+                .map(|p| {
+                    admin
+                        .inner()
+                        .fetch_watermarks(&topic_owned, p, Duration::from_secs(10))
+                        .map(|(low, _)| (p, low))
+                        .with_context(|| format!("reading the offsets of {topic_owned}/{p}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await
+        .context("the watermark task panicked")??;
+        if let Some((p, low)) = lows.into_iter().find(|(_, low)| *low > 0) {
+            let why = if self.kind == BrokerKind::Mock {
+                "librdkafka's mock cluster keeps at most 5 MiB per partition and drops the \
+                 oldest batches silently: use more partitions, compression or fewer records, \
+                 or a real broker (KAFKA_BOOTSTRAP_SERVERS)"
+            } else {
+                "the topic's retention removed them"
+            };
+            bail!(
+                "topic {topic} partition {p} starts at offset {low}: the records before it \
+                 were deleted ({why})"
+            );
+        }
+        Ok(())
+    }
+
+    /// Polls the metadata until `topic` exists (with `want` partitions if given) and
+    /// returns its partition count, or fails after `timeout`.
+    async fn wait_for_partitions(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        want: Option<i32>,
+    ) -> anyhow::Result<i32> {
+        let started = Instant::now();
+        let mut last = String::from("no answer");
+        while started.elapsed() < timeout {
+            let left = timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(100));
+            match self
+                .metadata(Some(topic), left.min(Duration::from_secs(5)))
+                .await
+            {
+                Ok(topics) => match topics.into_iter().find(|(name, ..)| name == topic) {
+                    Some((_, n, None)) if n > 0 && want.is_none_or(|w| n >= w) => return Ok(n),
+                    Some((_, n, error)) => last = format!("{n} partitions, error {error:?}"),
+                    None => last = "absent from the metadata".to_string(),
+                },
+                Err(e) => last = format!("{e:#}"),
+            }
+            // Poll again shortly: metadata propagation on a real broker takes a few ms.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "topic {topic} not ready on {} within {timeout:?}{} (last: {last})",
+            self.bootstrap,
+            want.map(|w| format!(" with {w} partitions"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+fn delivery(
+    topic: &str,
+    index: usize,
+    result: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+) -> anyhow::Result<(i32, i64)> {
+    match result {
+        Ok(Ok(d)) => Ok((d.partition, d.offset)),
+        Ok(Err((e, _))) => bail!("delivering record {index} to {topic}: {e}"),
+        Err(_) => bail!("delivering record {index} to {topic}: the producer was dropped"),
+    }
+}
+
+struct MockRequest {
+    topic: String,
+    partitions: i32,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// Whether a Docker daemon answers `GET /_ping` within `timeout` (DOCKER_HOST's
+/// `unix://` or `tcp://` address, else `/var/run/docker.sock`). Only a quick socket
+/// exchange: with no daemon it returns false at once.
+fn docker_answers(timeout: Duration) -> bool {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        use std::net::ToSocketAddrs;
+        let Some(addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+            return false;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        docker_ping(&mut stream).unwrap_or(false)
+    } else {
+        let path = host
+            .strip_prefix("unix://")
+            .unwrap_or("/var/run/docker.sock");
+        let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        docker_ping(&mut stream).unwrap_or(false)
+    }
+}
+
+fn docker_ping(stream: &mut (impl std::io::Read + std::io::Write)) -> std::io::Result<bool> {
+    stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+    let mut response = [0u8; 64];
+    let n = stream.read(&mut response)?;
+    let head = String::from_utf8_lossy(&response[..n]);
+    Ok(head.starts_with("HTTP/1.") && head.contains(" 200"))
+}
+
+mod docker {
+    //! The testcontainers path: a thread that owns the container and removes it at exit.
+
+    use std::sync::Mutex;
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use testcontainers_modules::kafka::apache::{KAFKA_PORT, Kafka};
+    use testcontainers_modules::testcontainers::ImageExt;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    use tokio::sync::oneshot;
+
+    use super::KAFKA_IMAGE_TAG;
+
+    /// Sends a reply channel to the container thread, which removes the container
+    /// and answers. Set once the container runs.
+    static SHUTDOWN: Mutex<Option<std_mpsc::Sender<std_mpsc::Sender<()>>>> = Mutex::new(None);
+
+    unsafe extern "C" {
+        fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+    }
+
+    extern "C" fn remove_container_at_exit() {
+        let Some(shutdown) = SHUTDOWN.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        let (done_tx, done_rx) = std_mpsc::channel();
+        if shutdown.send(done_tx).is_ok() {
+            // Bounded: never hang the exit of the test binary.
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    pub(super) fn own_container(ready: oneshot::Sender<anyhow::Result<String>>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ready.send(Err(anyhow::Error::from(e).context("building a runtime")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let started = async {
+                let container = Kafka::default()
+                    .with_jvm_image()
+                    .with_tag(KAFKA_IMAGE_TAG)
+                    // Kafka 4 (KRaft only) wants node.id; the module sets broker.id.
+                    .with_env_var("KAFKA_NODE_ID", "1")
+                    .with_startup_timeout(Duration::from_secs(120))
+                    .start()
+                    .await
+                    .with_context(|| {
+                        format!("starting apache/kafka:{KAFKA_IMAGE_TAG} with testcontainers")
+                    })?;
+                let port = container
+                    .get_host_port_ipv4(KAFKA_PORT)
+                    .await
+                    .context("reading the Kafka container's mapped port")?;
+                anyhow::Ok((container, format!("127.0.0.1:{port}")))
+            };
+            let (container, bootstrap) = match started.await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let (shutdown_tx, shutdown_rx) = std_mpsc::channel::<std_mpsc::Sender<()>>();
+            if let Ok(mut slot) = SHUTDOWN.lock() {
+                *slot = Some(shutdown_tx);
+            }
+            // SAFETY: registers a plain extern "C" fn with no captured state.
+            unsafe {
+                atexit(remove_container_at_exit);
+            }
+            let _ = ready.send(Ok(bootstrap));
+            // Park until the process exits (the atexit hook asks for removal).
+            let done = tokio::task::spawn_blocking(move || shutdown_rx.recv().ok())
+                .await
+                .ok()
+                .flatten();
+            let _ = container.rm().await;
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docker_check_is_quick_whatever_the_answer() {
+        let started = Instant::now();
+        let _ = docker_answers(DOCKER_PING_TIMEOUT);
+        assert!(
+            started.elapsed() < DOCKER_PING_TIMEOUT * 3,
+            "docker check took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn broker_kinds_print_as_kata_kafka_values() {
+        let names: Vec<String> = [BrokerKind::Env, BrokerKind::Docker, BrokerKind::Mock]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(names, ["env", "docker", "mock"]);
+    }
+}
