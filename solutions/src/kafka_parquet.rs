@@ -818,8 +818,11 @@ fn committed_batch_after(checkpoint: &Checkpoint) -> u64 {
     }
 }
 
-/// Deletes temporary files and the `part-` files of batches after `committed`.
+/// Deletes temporary files and the `part-` files of the batch after `committed` (the one
+/// that was being written when the job stopped). Files of any later batch cannot come
+/// from this checkpoint: the job refuses to touch them.
 fn remove_uncommitted_files(lake_dir: &Path, committed: Option<u64>) -> anyhow::Result<u64> {
+    let in_flight = committed.map_or(0, |c| c + 1);
     let mut removed = 0;
     let mut stack = vec![lake_dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -831,9 +834,17 @@ fn remove_uncommitted_files(lake_dir: &Path, committed: Option<u64>) -> anyhow::
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let uncommitted = name.ends_with(".tmp")
-                || batch_id_of(&name).is_some_and(|id| committed.is_none_or(|c| id > c));
-            if uncommitted {
+            let batch = batch_id_of(&name);
+            if let Some(id) = batch {
+                ensure!(
+                    id <= in_flight,
+                    "{} belongs to batch {id}, but the checkpoint has committed {}: \
+                     this lake was written with another checkpoint folder",
+                    path.display(),
+                    committed.map_or("no batch".to_string(), |c| format!("batch {c}"))
+                );
+            }
+            if name.ends_with(".tmp") || batch == Some(in_flight) {
                 warn!(file = %path.display(), "removing a file of an uncommitted batch");
                 fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
                 removed += 1;
