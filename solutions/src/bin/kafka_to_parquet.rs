@@ -23,6 +23,8 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 use fixtures::events::{DirtyOptions, EventGenerator, GeneratedCounts};
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -95,6 +97,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         mock = Some(cluster);
         bootstrap
     } else {
+        create_topic_if_missing(&args.bootstrap, &args.dlq).await?;
         args.bootstrap.clone()
     };
 
@@ -199,6 +202,31 @@ fn serde_json_line(summary: &RunSummary, seconds: f64) -> String {
     let mut value = serde_json::to_value(summary).expect("a summary serialises");
     value["seconds"] = seconds.into();
     value.to_string()
+}
+
+/// Creates the dead-letter topic (1 partition) unless it exists.
+async fn create_topic_if_missing(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating a Kafka admin client")?;
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .with_context(|| format!("creating the dead-letter topic {topic} on {bootstrap}"))?;
+    for result in results {
+        match result {
+            Ok(_) => info!(topic, "created the dead-letter topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                anyhow::bail!("creating the dead-letter topic {topic} on {bootstrap}: {code}")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fills `topic` with generated orders: 2 % invalid, 1 % malformed.
