@@ -15,10 +15,10 @@
 //! 2. **Files are named after their batch** (`part-<batch id>-<hash of the offset range>`),
 //!    written to a hidden temporary name, `fsync`ed and renamed into
 //!    `year=…/month=…/day=…/hour=…/` *before* the checkpoint names the batch as committed.
-//! 3. **On restart** the job reads the checkpoint, deletes every temporary file and every
-//!    `part-` file of a batch id above the committed one (a batch that died half written),
-//!    and assigns the partitions at the checkpoint's offsets, so that batch is read again
-//!    and written again, whole.
+//! 3. **On restart** the job reads the checkpoint, deletes the temporary files and the
+//!    `part-` files of the batch after the committed one (the batch that died half
+//!    written), and assigns the partitions at the checkpoint's offsets, so that batch is
+//!    read again and written again, whole. A lock file keeps a second job off the folder.
 //! 4. **Dead letters and Kafka offsets go in one Kafka transaction**, after the checkpoint.
 //!    The checkpoint carries the batch's dead letters, so when a restart finds Kafka's
 //!    committed offsets behind the checkpoint (a crash between the checkpoint and the
@@ -26,10 +26,17 @@
 //!    process is aborted when the new one fences it (same `transactional.id`). Readers of
 //!    the dead-letter topic use `isolation.level=read_committed` (librdkafka's default).
 //!
-//! A reader of the lake sees the files of a batch as they are renamed into place, before
-//! its checkpoint; after a crash those files are replaced by the rerun of the batch with
-//! the same rows. Readers that need strict batch boundaries read the committed batch ids
-//! (`part-<id ≤ checkpoint batch_id>`).
+//! Readers: a batch's files appear one rename at a time, before its checkpoint, so a query
+//! that runs while a crashed batch awaits its restart can see rows that the restart then
+//! deletes and writes again. A reader that must never see them keeps to the committed
+//! batches: `part-<id>` with id ≤ the checkpoint's `batch_id`.
+//!
+//! Small files: one file per hour partition per batch, so `--max-batch` (records per
+//! batch) bounds how small they get. To compact an hour, read its files as one table
+//! (DuckDB `read_parquet('…/hour=14/*.parquet')`, or DataFusion), write them into one file
+//! whose name does not start with `part-` (under a temporary name, then renamed), then
+//! delete the `part-` files it replaces: with the job stopped, or on an hour the job no
+//! longer writes to.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
