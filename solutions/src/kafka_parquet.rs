@@ -65,10 +65,10 @@ use fixtures::events::{OrderEvent, order_event_schema};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Column names the steps add around the event's own fields.
 pub const KAFKA_PARTITION: &str = "kafka_partition";
@@ -774,7 +774,9 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
 
         let dead_letters = dead_letters(&raw, [&malformed, &bad_time, &invalid])?;
         let batch_id = committed_batch_after(&checkpoint);
+        let transformed = started.elapsed();
         let files = write_lake_files(&valid, &o.lake_dir, batch_id, &o.topic, &next)?;
+        let written = started.elapsed();
 
         let mut totals = checkpoint.totals;
         totals.batches += 1;
@@ -790,6 +792,7 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
             totals,
         };
         checkpoint.store(&o.checkpoint_dir)?;
+        let checkpointed = started.elapsed();
         send_transaction(&producer, &consumer, o, &checkpoint)?;
 
         summary.batches += 1;
@@ -808,6 +811,10 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
             files = files.len(),
             offsets = ?checkpoint.offsets,
             ms = started.elapsed().as_millis() as u64,
+            transform_ms = transformed.as_millis() as u64,
+            write_ms = (written - transformed).as_millis() as u64,
+            checkpoint_ms = (checkpointed - written).as_millis() as u64,
+            kafka_ms = (started.elapsed() - checkpointed).as_millis() as u64,
             "batch committed"
         );
     }
@@ -918,8 +925,8 @@ fn assign_from(
     Ok(())
 }
 
-fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<BaseProducer<DefaultProducerContext>> {
+    let producer: BaseProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &o.bootstrap_servers)
         // One id per job: a restart fences the killed process and aborts its transaction.
         .set(
@@ -937,11 +944,12 @@ fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<ThreadedProducer<DefaultP
 
 /// One Kafka transaction: the checkpoint's dead letters and its offsets.
 fn send_transaction(
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &BaseProducer<DefaultProducerContext>,
     consumer: &BaseConsumer,
     o: &PipelineOptions,
     checkpoint: &Checkpoint,
 ) -> anyhow::Result<()> {
+    let started = Instant::now();
     producer.begin_transaction()?;
     for letter in &checkpoint.dead_letters {
         let (partition, offset) = (letter.partition.to_string(), letter.offset.to_string());
@@ -976,7 +984,7 @@ fn send_transaction(
                     if e.rdkafka_error_code()
                         == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
                 {
-                    producer.flush(Duration::from_millis(100)).ok();
+                    producer.poll(Duration::from_millis(100));
                     record = back;
                 }
                 Err((e, _)) => return Err(e).context("sending a dead letter"),
@@ -990,12 +998,21 @@ fn send_transaction(
     let group = consumer
         .group_metadata()
         .context("the consumer has no group metadata")?;
+    let sent = started.elapsed();
     producer
         .send_offsets_to_transaction(&offsets, &group, TIMEOUT)
         .context("adding the offsets to the transaction")?;
+    let offsets_added = started.elapsed();
     producer
         .commit_transaction(TIMEOUT)
         .context("committing the dead letters and offsets")?;
+    debug!(
+        dead_letters = checkpoint.dead_letters.len(),
+        send_ms = sent.as_millis() as u64,
+        offsets_ms = (offsets_added - sent).as_millis() as u64,
+        commit_ms = (started.elapsed() - offsets_added).as_millis() as u64,
+        "transaction committed"
+    );
     Ok(())
 }
 

@@ -985,7 +985,7 @@ async fn reference_exactly_once_under_kill_9() {
         Command::new(&binary.0)
             .env("LD_LIBRARY_PATH", &binary.1)
             .args(["--bootstrap", broker.bootstrap_servers(), "--topic", &topic])
-            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "500"])
+            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "5000"])
             .arg("--output")
             .arg(&lake)
             .arg("--checkpoint")
