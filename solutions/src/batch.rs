@@ -14,9 +14,10 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{DataType, TimeUnit, UInt64Type};
-use datafusion::common::{DataFusionError, JoinType};
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit, UInt64Type};
+use datafusion::common::{DataFusionError, JoinType, plan_err};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::error::Result;
 use datafusion::functions::expr_fn::now;
@@ -44,6 +45,11 @@ pub async fn read_sources(
     customers_csv: &str,
     orders_csv: &str,
 ) -> Result<(DataFrame, DataFrame)> {
+    for path in [customers_csv, orders_csv] {
+        if !Path::new(path).is_file() {
+            return plan_err!("input file not found: {path}");
+        }
+    }
     let (customers_schema, orders_schema) = (customers_schema(), orders_schema());
     let options = |schema| CsvReadOptions::new().has_header(true).schema(schema);
     let customers = ctx
@@ -183,8 +189,8 @@ pub async fn run(
         .await
         .context("opening the input CSV files")?;
 
-    let (customers, c) = clean_counted(customers, customers_csv).await?;
-    let (orders, o) = clean_counted(orders, orders_csv).await?;
+    let (customers, c) = clean_counted(customers, customers_csv, &customers_schema()).await?;
+    let (orders, o) = clean_counted(orders, orders_csv, &orders_schema()).await?;
     info!(
         rows = c.0,
         with_nulls = c.1,
@@ -236,16 +242,78 @@ pub async fn run(
 async fn clean_counted(
     df: DataFrame,
     path: &Path,
+    schema: &Schema,
 ) -> anyhow::Result<(DataFrame, (usize, usize, usize))> {
-    let raw = df
-        .cache()
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
+    let raw = match df.cache().await {
+        Ok(raw) => raw,
+        Err(error) => {
+            // DataFusion's parse errors do not always say where; find the first bad value.
+            return Err(match locate_bad_value(path, schema) {
+                Ok(Some(bad)) => anyhow::anyhow!("{}: {bad}", path.display()),
+                _ => anyhow::Error::new(error).context(format!("reading {}", path.display())),
+            });
+        }
+    };
     let read = raw.clone().count().await?;
     let non_null = drop_nulls(raw.clone())?.count().await?;
     let cleaned = clean(raw)?.cache().await?;
     let kept = cleaned.clone().count().await?;
     Ok((cleaned, (read, read - non_null, non_null - kept)))
+}
+
+/// A value in a CSV file that does not parse as its column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub expected: DataType,
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {:?} is not a valid {}",
+            self.line, self.column, self.value, self.expected
+        )
+    }
+}
+
+/// The first value of `path` that Arrow cannot cast to its column's type in `schema`
+/// (checked a chunk of rows at a time with Arrow's own cast kernel), if any.
+pub fn locate_bad_value(path: &Path, schema: &Schema) -> anyhow::Result<Option<BadValue>> {
+    const CHUNK: usize = 8192;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut rows: Vec<csv::StringRecord> = Vec::with_capacity(CHUNK);
+    let mut records = reader.records();
+    loop {
+        rows.clear();
+        for record in records.by_ref().take(CHUNK) {
+            rows.push(record.with_context(|| format!("reading {}", path.display()))?);
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        for (index, field) in schema.fields().iter().enumerate() {
+            let text: StringArray = rows
+                .iter()
+                .map(|r| r.get(index).filter(|v| !v.is_empty()))
+                .collect();
+            let cast = cast_with_options(&text, field.data_type(), &CastOptions::default())?;
+            // A safe cast turns unparsable values into nulls: the first new null is the culprit.
+            if let Some(row) = (0..rows.len()).find(|&i| text.is_valid(i) && cast.is_null(i)) {
+                return Ok(Some(BadValue {
+                    line: rows[row].position().map_or(0, |p| p.line()),
+                    column: field.name().clone(),
+                    value: text.value(row).to_string(),
+                    expected: field.data_type().clone(),
+                }));
+            }
+        }
+    }
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {

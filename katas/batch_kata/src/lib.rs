@@ -61,6 +61,9 @@ pub fn create_session() -> SessionContext {
 /// | signup_date | `Date32`     | amount      | `Decimal128(10, 2)` |
 /// |             |              | order_date  | `Date32`          |
 /// |             |              | status      | `Utf8`            |
+///
+/// A path that is not an existing file is an error naming it (DataFusion would
+/// otherwise read a missing path as an empty table).
 pub async fn read_sources(
     ctx: &SessionContext,
     customers_csv: &str,

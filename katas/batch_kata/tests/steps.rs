@@ -169,6 +169,21 @@ async fn step_02_read_sources() {
         ],
         &orders.clone().collect().await.unwrap()
     );
+    let missing = dir.path().join("missing.csv");
+    let result = kata::read_sources(
+        &ctx,
+        missing.to_str().unwrap(),
+        dir.path().join("orders.csv").to_str().unwrap(),
+    )
+    .await;
+    match result {
+        Ok(_) => panic!("reading a missing file should be an error"),
+        Err(error) => assert!(
+            error.to_string().contains("missing.csv"),
+            "the error should name the file: {error}"
+        ),
+    }
+
     // Empty fields are nulls, not empty strings.
     let nulls = customers
         .filter(col("email").is_null())
