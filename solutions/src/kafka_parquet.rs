@@ -91,9 +91,11 @@ pub fn create_consumer(bootstrap_servers: &str, group_id: &str) -> anyhow::Resul
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        // Bigger fetches: this job reads in bulk.
-        .set("fetch.max.bytes", "104857600")
+        // Big fetches and a prefetch queue deeper than a batch: librdkafka keeps reading
+        // while a batch is written.
+        .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.min.messages", "1000000")
         .set("queued.max.messages.kbytes", "262144")
         .create()
         .with_context(|| format!("creating a Kafka consumer for {bootstrap_servers}"))
@@ -746,6 +748,7 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
     while !stop.load(Ordering::Relaxed) {
         let read_started = Instant::now();
         let raw = read_micro_batch(&consumer, o.max_batch, o.max_wait)?;
+        let read_ms = read_started.elapsed().as_millis() as u64;
         if raw.num_rows() == 0 {
             if let Some(idle) = o.idle_timeout
                 && last_record.elapsed() >= idle
@@ -810,6 +813,7 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
             invalid = invalid.num_rows(),
             files = files.len(),
             offsets = ?checkpoint.offsets,
+            read_ms,
             ms = started.elapsed().as_millis() as u64,
             transform_ms = transformed.as_millis() as u64,
             write_ms = (written - transformed).as_millis() as u64,

@@ -941,6 +941,12 @@ async fn reference_exactly_once_under_kill_9() {
     }
     let started = Instant::now();
     let binary = reference_binary();
+    eprintln!(
+        "reference binary ready in {:?}: {}",
+        started.elapsed(),
+        binary.0.display()
+    );
+    let started = Instant::now();
 
     let topic = unique_name("kp-kill");
     let dlq = unique_name("kp-kill-dlq");

@@ -68,6 +68,9 @@ struct Args {
     /// Print the final summary as one JSON line on stdout.
     #[arg(long)]
     summary_json: bool,
+    /// Print a preview of the lake at the end (always with `--bootstrap mock`).
+    #[arg(long)]
+    preview: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -152,7 +155,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             summary.read, summary.batches, summary.written, summary.files, summary.dead_letters
         );
     }
-    if mock.is_some() {
+    if mock.is_some() || args.preview {
         preview(&output).await?;
     }
     Ok(())
@@ -292,6 +295,10 @@ fn delivered<E: std::error::Error + Send + Sync + 'static>(
 
 /// Prints what a reader of the lake sees.
 async fn preview(lake_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !lake_dir.exists() || std::fs::read_dir(lake_dir)?.next().is_none() {
+        println!("The lake {} is empty.", lake_dir.display());
+        return Ok(());
+    }
     let ctx = SessionContext::new();
     let partitions = PARTITION_COLUMNS
         .iter()
