@@ -26,6 +26,11 @@
 //!    process is aborted when the new one fences it (same `transactional.id`). Readers of
 //!    the dead-letter topic use `isolation.level=read_committed` (librdkafka's default).
 //!
+//! Speed: the job runs in two stages with one batch between them: while the writer puts
+//! batch N into the lake, the checkpoint and Kafka (in that order, alone), the reader
+//! reads and transforms batch N+1. Nothing durable happens in the reader, so the design
+//! above is unchanged.
+//!
 //! Readers: a batch's files appear one rename at a time, before its checkpoint, so a query
 //! that runs while a crashed batch awaits its restart can see rows that the restart then
 //! deletes and writes again. A reader that must never see them keeps to the committed
@@ -63,7 +68,7 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use fixtures::events::{OrderEvent, order_event_schema};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerGroupMetadata};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -728,6 +733,9 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
     summary.removed_files = remove_uncommitted_files(&o.lake_dir, committed_batch)?;
 
     let consumer = create_consumer(&o.bootstrap_servers, &o.group_id)?;
+    let group = consumer
+        .group_metadata()
+        .context("the consumer has no group metadata")?;
     let producer = dlq_producer(o)?;
 
     // Kafka behind the checkpoint: the last batch's transaction never committed.
@@ -737,17 +745,65 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
             warn!(?kafka, checkpoint = ?checkpoint.offsets,
                 dead_letters = checkpoint.dead_letters.len(),
                 "Kafka offsets behind the checkpoint: replaying the last batch's transaction");
-            send_transaction(&producer, &consumer, o, &checkpoint)?;
+            send_transaction(&producer, &group, o, &checkpoint)?;
             summary.replayed_dead_letters = checkpoint.dead_letters.len() as u64;
         }
     }
 
     assign_from(&consumer, &o.topic, &checkpoint.offsets)?;
+    let start_batch = committed_batch_after(&checkpoint);
+    let start_offsets = checkpoint.offsets.clone();
+
+    // Two stages, one batch between them: this thread reads and transforms batch N+1
+    // while the writer puts batch N into the lake, the checkpoint and Kafka, in order.
+    // Only the writer changes durable state, so a crash still loses at most batch N.
+    let (to_writer, from_reader) = std::sync::mpsc::sync_channel::<Prepared>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for batch in from_reader {
+                commit_prepared(o, &producer, &group, &mut checkpoint, &mut summary, batch)?;
+            }
+            anyhow::Ok(())
+        });
+        let read = read_stage(o, &consumer, stop, start_batch, start_offsets, to_writer);
+        let written = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        // A writer error closes the channel, which stops the reader: report the cause.
+        written.and(read)
+    })?;
+    // Leave the group's view clean for the next run (assign-only: nothing to revoke).
+    consumer.unassign().ok();
+    Ok(summary)
+}
+
+/// A batch read and transformed, ready for the lake.
+struct Prepared {
+    batch_id: u64,
+    read: usize,
+    valid: RecordBatch,
+    dead_letters: Vec<DeadLetter>,
+    next: BTreeMap<i32, i64>,
+    rejected: [usize; 3],
+    first_record: Instant,
+    read_ms: u64,
+    transform_ms: u64,
+}
+
+/// Reads and transforms batches until stopped, idle, or the writer goes away.
+fn read_stage(
+    o: &PipelineOptions,
+    consumer: &BaseConsumer,
+    stop: &AtomicBool,
+    mut batch_id: u64,
+    mut next: BTreeMap<i32, i64>,
+    to_writer: std::sync::mpsc::SyncSender<Prepared>,
+) -> anyhow::Result<()> {
     let mut last_record = Instant::now();
     let mut first_record: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let read_started = Instant::now();
-        let raw = read_micro_batch(&consumer, o.max_batch, o.max_wait)?;
+        let raw = read_micro_batch(consumer, o.max_batch, o.max_wait)?;
         let read_ms = read_started.elapsed().as_millis() as u64;
         if raw.num_rows() == 0 {
             if let Some(idle) = o.idle_timeout
@@ -760,71 +816,101 @@ pub fn run_pipeline(options: &PipelineOptions, stop: &AtomicBool) -> anyhow::Res
         }
         last_record = Instant::now();
         let started = Instant::now();
-        let first = *first_record.get_or_insert(read_started);
 
         let (parsed, malformed) = parse_orders(&raw)?;
         let (timed, bad_time) = to_event_time(&parsed)?;
         let partitioned = add_partition_columns(&timed)?;
         let (valid, invalid) = filter_invalid(&partitioned)?;
 
-        let mut next = checkpoint.offsets.clone();
         let partitions = column::<Int32Array>(&raw, KAFKA_PARTITION)?;
         let offsets = column::<Int64Array>(&raw, KAFKA_OFFSET)?;
         for row in 0..raw.num_rows() {
             let entry = next.entry(partitions.value(row)).or_insert(0);
             *entry = (*entry).max(offsets.value(row) + 1);
         }
-
-        let dead_letters = dead_letters(&raw, [&malformed, &bad_time, &invalid])?;
-        let batch_id = committed_batch_after(&checkpoint);
-        let transformed = started.elapsed();
-        let files = write_lake_files(&valid, &o.lake_dir, batch_id, &o.topic, &next)?;
-        let written = started.elapsed();
-
-        let mut totals = checkpoint.totals;
-        totals.batches += 1;
-        totals.read += raw.num_rows() as u64;
-        totals.written += valid.num_rows() as u64;
-        totals.dead_letters += dead_letters.len() as u64;
-        totals.files += files.len() as u64;
-        checkpoint = Checkpoint {
+        let prepared = Prepared {
             batch_id,
-            topic: o.topic.clone(),
-            offsets: next,
-            dead_letters,
-            totals,
-        };
-        checkpoint.store(&o.checkpoint_dir)?;
-        let checkpointed = started.elapsed();
-        send_transaction(&producer, &consumer, o, &checkpoint)?;
-
-        summary.batches += 1;
-        summary.read += raw.num_rows() as u64;
-        summary.written += valid.num_rows() as u64;
-        summary.dead_letters += checkpoint.dead_letters.len() as u64;
-        summary.files += files.len() as u64;
-        summary.ingest_seconds = first.elapsed().as_secs_f64();
-        info!(
-            batch_id,
-            read = raw.num_rows(),
-            written = valid.num_rows(),
-            malformed = malformed.num_rows(),
-            bad_timestamp = bad_time.num_rows(),
-            invalid = invalid.num_rows(),
-            files = files.len(),
-            offsets = ?checkpoint.offsets,
+            read: raw.num_rows(),
+            dead_letters: dead_letters(&raw, [&malformed, &bad_time, &invalid])?,
+            valid,
+            next: next.clone(),
+            rejected: [
+                malformed.num_rows(),
+                bad_time.num_rows(),
+                invalid.num_rows(),
+            ],
+            first_record: *first_record.get_or_insert(read_started),
             read_ms,
-            ms = started.elapsed().as_millis() as u64,
-            transform_ms = transformed.as_millis() as u64,
-            write_ms = (written - transformed).as_millis() as u64,
-            checkpoint_ms = (checkpointed - written).as_millis() as u64,
-            kafka_ms = (started.elapsed() - checkpointed).as_millis() as u64,
-            "batch committed"
-        );
+            transform_ms: started.elapsed().as_millis() as u64,
+        };
+        if to_writer.send(prepared).is_err() {
+            break; // the writer failed; its error is the one reported
+        }
+        batch_id += 1;
     }
-    // Leave the group's view clean for the next run (assign-only: nothing to revoke).
-    consumer.unassign().ok();
-    Ok(summary)
+    Ok(())
+}
+
+/// Batch N into the lake, then the checkpoint, then its Kafka transaction.
+fn commit_prepared(
+    o: &PipelineOptions,
+    producer: &BaseProducer<DefaultProducerContext>,
+    group: &ConsumerGroupMetadata,
+    checkpoint: &mut Checkpoint,
+    summary: &mut RunSummary,
+    batch: Prepared,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let files = write_lake_files(
+        &batch.valid,
+        &o.lake_dir,
+        batch.batch_id,
+        &o.topic,
+        &batch.next,
+    )?;
+    let written = started.elapsed();
+
+    let mut totals = checkpoint.totals;
+    totals.batches += 1;
+    totals.read += batch.read as u64;
+    totals.written += batch.valid.num_rows() as u64;
+    totals.dead_letters += batch.dead_letters.len() as u64;
+    totals.files += files.len() as u64;
+    *checkpoint = Checkpoint {
+        batch_id: batch.batch_id,
+        topic: o.topic.clone(),
+        offsets: batch.next,
+        dead_letters: batch.dead_letters,
+        totals,
+    };
+    checkpoint.store(&o.checkpoint_dir)?;
+    let checkpointed = started.elapsed();
+    send_transaction(producer, group, o, checkpoint)?;
+
+    summary.batches += 1;
+    summary.read += batch.read as u64;
+    summary.written += batch.valid.num_rows() as u64;
+    summary.dead_letters += checkpoint.dead_letters.len() as u64;
+    summary.files += files.len() as u64;
+    summary.ingest_seconds = batch.first_record.elapsed().as_secs_f64();
+    let [malformed, bad_timestamp, invalid] = batch.rejected;
+    info!(
+        batch_id = batch.batch_id,
+        read = batch.read,
+        written = batch.valid.num_rows(),
+        malformed,
+        bad_timestamp,
+        invalid,
+        files = files.len(),
+        offsets = ?checkpoint.offsets,
+        read_ms = batch.read_ms,
+        transform_ms = batch.transform_ms,
+        write_ms = written.as_millis() as u64,
+        checkpoint_ms = (checkpointed - written).as_millis() as u64,
+        kafka_ms = (started.elapsed() - checkpointed).as_millis() as u64,
+        "batch committed"
+    );
+    Ok(())
 }
 
 /// The id of the batch after the checkpoint's (0 for a new lake).
@@ -949,7 +1035,7 @@ fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<BaseProducer<DefaultProdu
 /// One Kafka transaction: the checkpoint's dead letters and its offsets.
 fn send_transaction(
     producer: &BaseProducer<DefaultProducerContext>,
-    consumer: &BaseConsumer,
+    group: &ConsumerGroupMetadata,
     o: &PipelineOptions,
     checkpoint: &Checkpoint,
 ) -> anyhow::Result<()> {
@@ -999,12 +1085,9 @@ fn send_transaction(
     for (partition, offset) in &checkpoint.offsets {
         offsets.add_partition_offset(&o.topic, *partition, Offset::Offset(*offset))?;
     }
-    let group = consumer
-        .group_metadata()
-        .context("the consumer has no group metadata")?;
     let sent = started.elapsed();
     producer
-        .send_offsets_to_transaction(&offsets, &group, TIMEOUT)
+        .send_offsets_to_transaction(&offsets, group, TIMEOUT)
         .context("adding the offsets to the transaction")?;
     let offsets_added = started.elapsed();
     producer

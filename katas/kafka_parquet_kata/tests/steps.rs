@@ -991,7 +991,7 @@ async fn reference_exactly_once_under_kill_9() {
         Command::new(&binary.0)
             .env("LD_LIBRARY_PATH", &binary.1)
             .args(["--bootstrap", broker.bootstrap_servers(), "--topic", &topic])
-            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "5000"])
+            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "2000"])
             .arg("--output")
             .arg(&lake)
             .arg("--checkpoint")
@@ -1013,7 +1013,9 @@ async fn reference_exactly_once_under_kill_9() {
     let mut mid_ingestion = 0;
     for kill in 1..=KILLS {
         let mut child = run("60", kill);
-        let delay = Duration::from_millis(rand::rng().random_range(100..=800));
+        // A restart takes about a second (fencing the killed process's transaction),
+        // so the moments cover start-up, recovery and batches being written.
+        let delay = Duration::from_millis(rand::rng().random_range(100..=2_500));
         tokio::time::sleep(delay).await;
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -1027,6 +1029,24 @@ async fn reference_exactly_once_under_kill_9() {
             mid_ingestion += 1;
         }
         eprintln!("kill -9 #{kill} after {delay:?}: {read} records checkpointed");
+    }
+
+    // As if the last kill had hit while batch N+1 was being written: a file of that batch
+    // and a temporary file. The restart must delete both (the first is not even Parquet).
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let in_flight = committed["batch_id"].as_u64().unwrap() + 1;
+    let hour = lake.join("year=2026/month=11/day=25/hour=12");
+    std::fs::create_dir_all(&hour).unwrap();
+    let stray = [
+        hour.join(format!(
+            "part-{in_flight:010}-0000000000000000.snappy.parquet"
+        )),
+        hour.join(".part-half-written.snappy.parquet.tmp"),
+    ];
+    for file in &stray {
+        std::fs::write(file, b"half a batch").unwrap();
     }
 
     // The last run, undisturbed, until it has been idle for 3 s.
@@ -1047,8 +1067,15 @@ async fn reference_exactly_once_under_kill_9() {
         status.success(),
         "the final run failed: {status}\n{final_log}"
     );
+    let logs: Vec<String> = (0..=KILLS)
+        .map(|run| std::fs::read_to_string(work.path().join(format!("run-{run:02}.log"))).unwrap())
+        .collect();
+    let restarts_with = |what: &str| logs.iter().filter(|l| l.contains(what)).count();
     eprintln!(
-        "{mid_ingestion} of {KILLS} kills hit the ingestion before it was done; final run:\n{}",
+        "{mid_ingestion} of {KILLS} kills hit the ingestion before it was done; restarts that \
+         removed a half-written batch: {}, that replayed a Kafka transaction: {}; final run:\n{}",
+        restarts_with("removing a file of an uncommitted batch"),
+        restarts_with("replaying the last batch's transaction"),
         final_log.lines().last().unwrap_or_default()
     );
     assert!(
