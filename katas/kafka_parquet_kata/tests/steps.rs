@@ -1113,9 +1113,33 @@ async fn reference_exactly_once_under_kill_9() {
     );
 }
 
-/// The release build of `kafka_to_parquet` and the library path it runs with.
+/// The release build of `kafka_to_parquet` (or `KAFKA_TO_PARQUET_BIN`, a binary built
+/// before) and the library path it runs with.
 #[cfg(feature = "reference")]
 fn reference_binary() -> (PathBuf, String) {
+    let executable = match std::env::var_os("KAFKA_TO_PARQUET_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => build_reference_binary(),
+    };
+    assert!(
+        executable.is_file(),
+        "no kafka_to_parquet binary at {}",
+        executable.display()
+    );
+    // prefer-dynamic: the binary needs the release DataFusion library and Rust's std.
+    let dir = executable.parent().unwrap();
+    let library_path = format!(
+        "{}:{}:{}",
+        dir.join("deps").display(),
+        dir.display(),
+        std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
+    );
+    (executable, library_path)
+}
+
+/// `cargo build --release` of the reference binary; its path.
+#[cfg(feature = "reference")]
+fn build_reference_binary() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The release profile has its own build lock, so this does not wait on `cargo test`.
@@ -1138,21 +1162,12 @@ fn reference_binary() -> (PathBuf, String) {
         "building the reference binary failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let executable = String::from_utf8_lossy(&output.stdout)
+    String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kafka_to_parquet")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the kafka_to_parquet executable");
-    // prefer-dynamic: the binary needs the release DataFusion library and Rust's std.
-    let dir = executable.parent().unwrap();
-    let library_path = format!(
-        "{}:{}:{}",
-        dir.join("deps").display(),
-        dir.display(),
-        std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
-    );
-    (executable, library_path)
+        .expect("cargo names the kafka_to_parquet executable")
 }
 
 /// The (partition, offset) each committed dead letter of `topic` came from.
