@@ -5,3 +5,5 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "kafka_parquet")]
+pub mod kafka_parquet;
