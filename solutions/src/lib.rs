@@ -5,3 +5,5 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "kafka_stream")]
+pub mod kafka_stream;
