@@ -20,9 +20,8 @@
 //!    .writeStream.format("kafka").option("topic", "order_aggregates").outputMode("append").start())
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -30,16 +29,18 @@ use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    TimestampMillisecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::{and, concat_batches, filter_record_batch, is_not_null};
+use datafusion::arrow::compute::{
+    and, concat_batches, filter_record_batch, is_not_null, take_record_batch,
+};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
 };
 use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder, WriterBuilder};
 use fixtures::events::order_event_schema;
-use futures::future::{maybe_done, try_join_all};
-use futures::poll;
+use futures::StreamExt;
+use futures::future::{FutureExt, try_join_all};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -79,6 +80,11 @@ pub fn create_clients(
         // (the broker's minimum) rather than the default 45 s.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "2000")
+        // Throughput: prefetch up to 500,000 messages per partition and refill at once
+        // (by default a full prefetch queue delays the next fetch by a whole second).
+        .set("queued.min.messages", "500000")
+        .set("fetch.queue.backoff.ms", "10")
+        .set("max.partition.fetch.bytes", "8388608")
         .create()
         .with_context(|| {
             format!("creating a consumer of group {group_id} on {bootstrap_servers}")
@@ -113,17 +119,24 @@ pub async fn read_micro_batch(
             .with_context(|| format!("subscribing to topic {topic}"))?;
     }
 
-    let deadline = tokio::time::sleep(max_wait);
-    tokio::pin!(deadline);
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut messages = consumer.stream();
     let mut batch = Vec::with_capacity(max_records.min(100_000));
     while batch.len() < max_records {
-        tokio::select! {
-            biased;
-            message = consumer.recv() => {
+        // What librdkafka has already fetched is taken without arming a timer.
+        let next = match messages.next().now_or_never() {
+            Some(next) => next,
+            None => match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+        };
+        match next {
+            Some(message) => {
                 let message = message.with_context(|| format!("reading from topic {topic}"))?;
                 batch.push(message.detach());
             }
-            () = &mut deadline => break,
+            None => break,
         }
     }
     Ok(batch)
@@ -262,7 +275,8 @@ fn decode_together(
             _ => return Ok(None),
         }
     }
-    Ok(Some(flush(decoder)?))
+    // A row the lenient decoder still cannot build: find it one payload at a time.
+    Ok(flush(decoder).ok())
 }
 
 /// Decodes each payload with its own decoder, so one bad payload cannot spoil another.
@@ -452,8 +466,8 @@ pub fn window_aggregates_schema() -> SchemaRef {
 
 /// Step 5: adds the on-time orders to the 5-minute windows of their category
 /// (windows aligned to the epoch), then removes and returns every window whose end
-/// is at or before `watermark`, sorted by window start and category. `i64::MAX`
-/// closes them all.
+/// is at or before `watermark`, sorted by window start and category, with the total
+/// and the average amount rounded to cents. `i64::MAX` closes them all.
 pub fn tumbling_window_totals(
     state: &mut WindowState,
     on_time: &RecordBatch,
@@ -508,8 +522,8 @@ fn windows_to_batch(windows: WindowState) -> Result<RecordBatch> {
         ends.push(start + WINDOW_MS);
         categories.push(category);
         counts.push(t.order_count);
-        totals.push(t.total_amount);
-        averages.push(t.total_amount / t.order_count as f64);
+        totals.push(round_cents(t.total_amount));
+        averages.push(round_cents(t.total_amount / t.order_count as f64));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(TimestampMillisecondArray::from(starts).with_timezone("UTC")),
@@ -520,6 +534,12 @@ fn windows_to_batch(windows: WindowState) -> Result<RecordBatch> {
         Arc::new(Float64Array::from(averages)),
     ];
     Ok(RecordBatch::try_new(window_aggregates_schema(), columns)?)
+}
+
+/// Money to the cent, like Spark's `round(x, 2)`: the same sum added in another
+/// order (another micro-batch split, a replay) gives the same value.
+fn round_cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
@@ -674,7 +694,7 @@ impl PipelineConfig {
             group: group.into(),
             idle_timeout: None,
             max_records: None,
-            batch_size: 20_000,
+            batch_size: 100_000,
             batch_wait: Duration::from_millis(500),
         }
     }
@@ -686,15 +706,15 @@ pub struct PipelineCounts {
     pub read: u64,
     /// Parsed, on time, and added to a window.
     pub processed: u64,
-    /// Dropped behind the watermark.
+    /// Dropped: behind the watermark, or in a window already emitted (after a restart,
+    /// the replayed records of the windows emitted before it).
     pub late: u64,
     /// Sent to the dead-letter topic.
     pub malformed: u64,
     pub windows_emitted: u64,
-    /// Windows rebuilt after a restart that the previous run had emitted: not re-sent.
-    pub windows_already_emitted: u64,
     pub micro_batches: u64,
-    /// Seconds from the first record read to the last commit.
+    /// Seconds from the start of the first micro-batch to the commit of the last
+    /// (neither the group join nor the final idle wait).
     pub busy_seconds: f64,
 }
 
@@ -708,11 +728,15 @@ pub enum StopReason {
     Stopped,
 }
 
-/// Stored as the metadata of every committed offset, so that a restart replays
-/// exactly (see [`run`]).
+/// How long a partition may go without a record before it stops holding the
+/// watermark back (Flink's "idle source").
+pub const PARTITION_IDLE: Duration = Duration::from_secs(30);
+
+/// Stored as the metadata of each committed offset (one per partition), so that a
+/// restart replays exactly (see [`run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Checkpoint {
-    /// The latest event time seen before the first record to replay.
+    /// The partition's latest event time before its first record to replay.
     max_event_time_ms: Option<i64>,
     /// Every window ending at or before this has been emitted.
     emitted_through_ms: i64,
@@ -723,23 +747,33 @@ struct Checkpoint {
 struct BatchMark {
     /// The next offset to read, per partition, when the batch started.
     positions: HashMap<i32, i64>,
-    /// The latest event time seen when the batch started.
-    max_event_time_ms: Option<i64>,
+    /// The latest event time per partition when the batch started.
+    max_event_times: HashMap<i32, i64>,
 }
 
 /// Runs the pipeline until the input is idle for `idle_timeout` (then the open windows
 /// are emitted), `max_records` are read, or `shutdown` resolves (Ctrl-C in the binary).
+/// While steps 3 to 6 run on a worker thread for one micro-batch, the next one is read.
+///
+/// Watermark. Step 4 runs per input partition, each with its own latest event time,
+/// and windows close when the slowest partition's watermark passes their end (a
+/// partition without records for [`PARTITION_IDLE`] stops holding it back). For a
+/// single-partition topic this is exactly step 4's rule; for several partitions it
+/// keeps a backlog that is read one partition chunk at a time from being dropped as
+/// late (Flink's per-partition watermarks; Spark avoids the issue by advancing its
+/// watermark only between micro-batches).
 ///
 /// Delivery and restarts. After each micro-batch, the emitted windows and the dead
 /// letters are delivered, then the offsets are committed. A committed offset never
 /// passes a record that is still in an open window: it is the position at the start of
-/// the micro-batch that opened the oldest open window. The offsets' metadata holds the
-/// latest event time seen at that point and the watermark up to which windows were
-/// emitted. A restarted pipeline (same group) replays from there with that event time,
-/// so it takes the same late/on-time decisions (exactly so for a single-partition
-/// topic), rebuilds the open windows in full, and does not re-send the windows it
-/// rebuilds that were emitted already. A crash between delivery and commit re-sends
-/// that micro-batch's windows: same key, same value (at-least-once, idempotent by key).
+/// the micro-batch that opened the oldest open window. Each offset's metadata holds
+/// the partition's latest event time at that point and the watermark up to which
+/// windows were emitted. A restarted pipeline (same group) replays from there with
+/// those event times, so it takes the same late/on-time decisions and rebuilds the
+/// open windows in full; the replayed records of windows emitted already are dropped
+/// (counted as late), so those windows are not sent again. A crash between delivery
+/// and commit re-sends that micro-batch's windows: same key, same value
+/// (at-least-once, idempotent by key).
 pub async fn run(
     config: &PipelineConfig,
     shutdown: impl Future<Output = ()>,
@@ -749,12 +783,26 @@ pub async fn run(
         "the micro-batch size must be positive"
     );
     let (consumer, producer) = create_clients(&config.bootstrap_servers, &config.group)?;
-    let outcome = match Pipeline::new(config, &consumer, &producer) {
-        Ok(mut pipeline) => pipeline.run(shutdown).await.map(|r| (pipeline.counts, r)),
+    for topic in [&config.output, &config.dlq] {
+        output_topic_ready(&producer, topic)?;
+    }
+    let mut pipeline = Pipeline {
+        config,
+        consumer: &consumer,
+        producer: &producer,
+        counts: PipelineCounts::default(),
+        started: None,
+    };
+    let outcome = match restore_checkpoints(&consumer, &config.input) {
+        Ok(checkpoints) => {
+            let windowing = Windowing::new(&config.input, &checkpoints);
+            let reason = pipeline.run(windowing, shutdown).await;
+            reason.map(|r| (pipeline.counts, r))
+        }
         Err(e) => Err(e),
     };
-    // Leave the group now (a dropped consumer holds its partitions for the session
-    // timeout) and deliver whatever is still queued.
+    // Leave the group (the next run with this group gets the partitions at once)
+    // and deliver whatever is still queued.
     consumer.unsubscribe();
     if let Err(e) = producer.flush(Duration::from_secs(30)) {
         warn!("flushing the producer: {e}");
@@ -762,16 +810,216 @@ pub async fn run(
     outcome
 }
 
+/// The I/O side: reads micro-batches, hands each to [`Windowing`] on a worker thread
+/// while it reads the next, then delivers the results and commits.
 struct Pipeline<'a> {
     config: &'a PipelineConfig,
     consumer: &'a StreamConsumer,
     producer: &'a FutureProducer,
     counts: PipelineCounts,
-    max_event_time: Option<i64>,
+    started: Option<Instant>,
+}
+
+/// What a micro-batch read returned.
+enum Read {
+    Batch(Vec<OwnedMessage>, Duration),
+    Shutdown,
+}
+
+impl<'a> Pipeline<'a> {
+    async fn run(
+        &mut self,
+        mut windowing: Windowing,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<StopReason> {
+        tokio::pin!(shutdown);
+        let config = self.config;
+        let join_deadline = Instant::now() + Duration::from_secs(60);
+        // Idle time counts from the moment partitions are assigned.
+        let mut assigned = false;
+        let mut last_record = Instant::now();
+        let mut read = self.read(&mut shutdown, last_record).await?;
+        loop {
+            let (messages, read_time) = match read {
+                Read::Shutdown => return Ok(StopReason::Stopped),
+                Read::Batch(messages, read_time) => (messages, read_time),
+            };
+            if messages.is_empty() {
+                if !assigned {
+                    assigned = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
+                    last_record = Instant::now();
+                    ensure!(
+                        assigned || Instant::now() < join_deadline,
+                        "no partition of topic {} was assigned to group {} within 60 s",
+                        config.input,
+                        config.group
+                    );
+                } else if let Some(idle) = config.idle_timeout
+                    && last_record.elapsed() >= idle
+                {
+                    info!(
+                        idle_s = idle.as_secs_f64(),
+                        "input idle, emitting the open windows"
+                    );
+                    let (aggregates, offsets) = windowing.emit_open_windows()?;
+                    write_and_commit(
+                        self.producer,
+                        self.consumer,
+                        &config.output,
+                        &aggregates,
+                        &offsets,
+                    )
+                    .await?;
+                    self.counts.windows_emitted += aggregates.len() as u64;
+                    info!(windows_emitted = aggregates.len(), "open windows emitted");
+                    return Ok(StopReason::Idle);
+                }
+                read = self.read(&mut shutdown, last_record).await?;
+                continue;
+            }
+            assigned = true;
+            last_record = Instant::now();
+            self.started.get_or_insert(last_record - read_time);
+            let read_count = self.counts.read + messages.len() as u64;
+            let stop = config.max_records.is_some_and(|max| read_count >= max);
+
+            // Steps 3 to 6 on a worker thread, while this one reads the next batch.
+            let assignment = self.assigned_partitions();
+            let work = tokio::task::spawn_blocking(move || {
+                let computed = windowing.micro_batch(messages, &assignment);
+                (windowing, computed)
+            });
+            let (worked, next) = if stop {
+                (work.await, Read::Shutdown)
+            } else {
+                let (worked, next) = tokio::join!(work, self.read(&mut shutdown, last_record));
+                (worked, next?)
+            };
+            let (back, computed) = worked.context("the windowing worker panicked")?;
+            windowing = back;
+            self.deliver(computed?, read_time).await?;
+            if stop {
+                info!(read = self.counts.read, "max records read, stopping");
+                return Ok(StopReason::Stopped);
+            }
+            read = next;
+        }
+    }
+
+    /// Step 2, or the shutdown signal, whichever comes first.
+    async fn read(
+        &self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        last_record: Instant,
+    ) -> Result<Read> {
+        let config = self.config;
+        let mut wait = config.batch_wait;
+        if let Some(idle) = config.idle_timeout {
+            let left = idle.saturating_sub(last_record.elapsed());
+            wait = wait.min(left.max(Duration::from_millis(10)));
+        }
+        let reading = Instant::now();
+        tokio::select! {
+            messages = read_micro_batch(self.consumer, &config.input, config.batch_size, wait) => {
+                Ok(Read::Batch(messages?, reading.elapsed()))
+            }
+            () = shutdown.as_mut() => {
+                info!("shutdown requested, stopping");
+                Ok(Read::Shutdown)
+            }
+        }
+    }
+
+    fn assigned_partitions(&self) -> Vec<i32> {
+        self.consumer
+            .assignment()
+            .map(|a| {
+                a.elements_for_topic(&self.config.input)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Dead letters, then step 7 (aggregates, commit); the counts and the log line.
+    async fn deliver(&mut self, batch: Computed, read_time: Duration) -> Result<()> {
+        let config = self.config;
+        let delivering = Instant::now();
+        let dead_letters = batch
+            .malformed
+            .iter()
+            .map(|bad| dead_letter(&config.dlq, &batch.messages[bad.index], &bad.reason));
+        send_all(self.producer, dead_letters)
+            .await
+            .with_context(|| format!("writing dead letters to topic {}", config.dlq))?;
+        write_and_commit(
+            self.producer,
+            self.consumer,
+            &config.output,
+            &batch.aggregates,
+            &batch.offsets,
+        )
+        .await?;
+
+        self.counts.micro_batches += 1;
+        self.counts.read += batch.messages.len() as u64;
+        self.counts.malformed += batch.malformed.len() as u64;
+        self.counts.late += batch.late as u64;
+        self.counts.processed += batch.on_time as u64;
+        self.counts.windows_emitted += batch.aggregates.len() as u64;
+        self.counts.busy_seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        info!(
+            batch = batch.seq,
+            records = batch.messages.len(),
+            late = batch.late,
+            malformed = batch.malformed.len(),
+            windows_emitted = batch.aggregates.len(),
+            open_windows = batch.open_windows,
+            watermark = %iso(batch.watermark),
+            read_ms = read_time.as_millis(),
+            compute_ms = batch.compute_time.as_millis(),
+            write_commit_ms = delivering.elapsed().as_millis(),
+            "micro-batch"
+        );
+        if let Some(bad) = batch.malformed.first() {
+            let m = &batch.messages[bad.index];
+            debug!(partition = m.partition(), offset = m.offset(), reason = %bad.reason, "first malformed record");
+        }
+        Ok(())
+    }
+}
+
+/// One micro-batch through steps 3 to 6, ready to deliver.
+struct Computed {
+    seq: u64,
+    messages: Vec<OwnedMessage>,
+    malformed: Vec<Malformed>,
+    on_time: usize,
+    late: usize,
+    aggregates: Vec<(String, String)>,
+    /// What to commit once the aggregates and dead letters are delivered.
+    offsets: TopicPartitionList,
+    watermark: i64,
+    open_windows: usize,
+    compute_time: Duration,
+}
+
+/// Steps 3 to 6 and the state they keep between micro-batches.
+struct Windowing {
+    input: String,
+    /// Micro-batches computed so far.
+    seq: u64,
+    /// Step 4's state, per partition.
+    max_event_times: HashMap<i32, i64>,
+    /// When each partition was first assigned, and when it last delivered a record:
+    /// a partition holds the watermark back until it has been idle for [`PARTITION_IDLE`].
+    assigned_at: HashMap<i32, Instant>,
+    last_record_at: HashMap<i32, Instant>,
+    /// Step 5's state.
     state: WindowState,
-    /// From the checkpoint: windows ending at or before this were emitted by an earlier run.
-    emitted_before_start: Option<i64>,
-    /// Windows ending at or before this have been emitted.
+    /// Windows ending at or before this have been emitted (by this run or, from the
+    /// checkpoint, an earlier one).
     emitted_through: i64,
     /// The next offset to read, per partition.
     positions: HashMap<i32, i64>,
@@ -781,211 +1029,209 @@ struct Pipeline<'a> {
     open_windows: BTreeMap<i64, u64>,
     /// The marks of the micro-batches that opened an open window.
     marks: BTreeMap<u64, BatchMark>,
-    started: Option<Instant>,
 }
 
-impl<'a> Pipeline<'a> {
-    fn new(
-        config: &'a PipelineConfig,
-        consumer: &'a StreamConsumer,
-        producer: &'a FutureProducer,
-    ) -> Result<Self> {
-        let checkpoint = restore_checkpoint(consumer, &config.input)?;
-        if let Some(c) = &checkpoint {
+impl Windowing {
+    /// Fresh, or resumed from the checkpoints committed by an earlier run.
+    fn new(input: &str, checkpoints: &HashMap<i32, Checkpoint>) -> Self {
+        let emitted = checkpoints.values().map(|c| c.emitted_through_ms).max();
+        if let Some(emitted) = emitted {
             info!(
-                max_event_time = %c.max_event_time_ms.map_or("none".into(), iso),
-                emitted_through = %iso(c.emitted_through_ms),
+                partitions = checkpoints.len(),
+                emitted_through = %iso(emitted),
                 "resuming from the committed checkpoint"
             );
         }
-        Ok(Self {
-            config,
-            consumer,
-            producer,
-            counts: PipelineCounts::default(),
-            max_event_time: checkpoint.and_then(|c| c.max_event_time_ms),
+        Self {
+            input: input.to_string(),
+            seq: 0,
+            max_event_times: checkpoints
+                .iter()
+                .filter_map(|(&p, c)| Some((p, c.max_event_time_ms?)))
+                .collect(),
+            assigned_at: HashMap::new(),
+            last_record_at: HashMap::new(),
             state: WindowState::new(),
-            emitted_before_start: checkpoint.map(|c| c.emitted_through_ms),
-            emitted_through: checkpoint.map_or(i64::MIN, |c| c.emitted_through_ms),
+            emitted_through: emitted.unwrap_or(i64::MIN),
             positions: HashMap::new(),
             first_offsets: HashMap::new(),
             open_windows: BTreeMap::new(),
             marks: BTreeMap::new(),
-            started: None,
-        })
-    }
-
-    async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<StopReason> {
-        tokio::pin!(shutdown);
-        let config = self.config;
-        let join_deadline = Instant::now() + Duration::from_secs(60);
-        // Idle time counts from the moment partitions are assigned.
-        let mut assigned = false;
-        let mut last_record = Instant::now();
-        loop {
-            if let Some(max) = config.max_records
-                && self.counts.read >= max
-            {
-                info!(read = self.counts.read, "max records read, stopping");
-                return Ok(StopReason::Stopped);
-            }
-            let mut wait = config.batch_wait;
-            if let Some(idle) = config.idle_timeout {
-                let left = idle.saturating_sub(last_record.elapsed());
-                wait = wait.min(left.max(Duration::from_millis(10)));
-            }
-            let messages = tokio::select! {
-                messages = read_micro_batch(self.consumer, &config.input, config.batch_size, wait) => messages?,
-                () = &mut shutdown => {
-                    info!("shutdown requested, stopping");
-                    return Ok(StopReason::Stopped);
-                }
-            };
-            if !messages.is_empty() {
-                assigned = true;
-                last_record = Instant::now();
-                self.started.get_or_insert_with(Instant::now);
-                self.process(messages).await?;
-                continue;
-            }
-            if !assigned {
-                assigned = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
-                last_record = Instant::now();
-                ensure!(
-                    assigned || Instant::now() < join_deadline,
-                    "no partition of topic {} was assigned to group {} within 60 s",
-                    config.input,
-                    config.group
-                );
-            } else if let Some(idle) = config.idle_timeout
-                && last_record.elapsed() >= idle
-            {
-                info!(
-                    idle_s = idle.as_secs_f64(),
-                    "input idle, emitting the open windows"
-                );
-                self.emit_open_windows().await?;
-                return Ok(StopReason::Idle);
-            }
         }
     }
 
-    /// One micro-batch: steps 3 to 7.
-    async fn process(&mut self, messages: Vec<OwnedMessage>) -> Result<()> {
-        let config = self.config;
-        let seq = self.counts.micro_batches;
-        self.counts.micro_batches += 1;
+    fn micro_batch(&mut self, messages: Vec<OwnedMessage>, assigned: &[i32]) -> Result<Computed> {
+        let started = Instant::now();
+        let seq = self.seq;
+        self.seq += 1;
         let mark = BatchMark {
             positions: self.positions.clone(),
-            max_event_time_ms: self.max_event_time,
+            max_event_times: self.max_event_times.clone(),
         };
+        for &p in assigned {
+            self.assigned_at.entry(p).or_insert(started);
+        }
         for m in &messages {
             self.first_offsets
                 .entry(m.partition())
                 .or_insert(m.offset());
             self.positions.insert(m.partition(), m.offset() + 1);
+            self.last_record_at.insert(m.partition(), started);
         }
 
-        // 3. Parse. The malformed go to the dead-letter topic, with the reason; the
-        // sends are queued now and delivered while the batch is processed.
+        // 3. Parse (the malformed go to the dead-letter topic, with the reason).
         let payloads: Vec<&[u8]> = messages
             .iter()
             .map(|m| m.payload().unwrap_or(&[]))
             .collect();
         let (orders, malformed) = parse_orders(&payloads)?;
-        let dead_letters = malformed
-            .iter()
-            .map(|bad| dead_letter(&config.dlq, &messages[bad.index], &bad.reason));
-        let mut dlq_sent = pin!(maybe_done(send_all(self.producer, dead_letters)));
-        let _ = poll!(dlq_sent.as_mut());
 
-        // 4. Watermark.
-        let (on_time, late) = apply_watermark(&orders, &mut self.max_event_time)?;
+        // 4. Watermark, per partition.
+        let (on_time, late) = self.drop_late(&messages, &malformed, &orders)?;
         let watermark = self.watermark();
 
         // Which micro-batch opened each window, for the commit.
+        let mut previous = None;
         for &t in event_times(&on_time)?.values() {
-            self.open_windows
-                .entry(t - t.rem_euclid(WINDOW_MS))
-                .or_insert(seq);
+            let start = t - t.rem_euclid(WINDOW_MS);
+            if previous != Some(start) {
+                self.open_windows.entry(start).or_insert(seq);
+                previous = Some(start);
+            }
         }
         self.marks.insert(seq, mark);
 
-        // 5. Windows the watermark has passed.
+        // 5. The windows the watermark has passed; 6. as messages.
         let closed = tumbling_window_totals(&mut self.state, &on_time, watermark)?;
         self.forget_closed(watermark);
         self.emitted_through = self.emitted_through.max(watermark);
-        let closed = self.skip_already_emitted(closed)?;
-
-        // 6 and 7. Format, deliver (dead letters first), commit.
         let aggregates = format_aggregates(&closed)?;
-        dlq_sent.as_mut().await;
-        dlq_sent
-            .as_mut()
-            .take_output()
-            .context("the dead letters were already awaited")?
-            .with_context(|| format!("writing dead letters to topic {}", config.dlq))?;
-        let offsets = self.checkpoint_offsets()?;
-        write_and_commit(
-            self.producer,
-            self.consumer,
-            &config.output,
-            &aggregates,
-            &offsets,
-        )
-        .await?;
 
-        self.counts.read += messages.len() as u64;
-        self.counts.malformed += malformed.len() as u64;
-        self.counts.late += late as u64;
-        self.counts.processed += on_time.num_rows() as u64;
-        self.counts.windows_emitted += aggregates.len() as u64;
-        self.counts.busy_seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        info!(
-            batch = seq,
-            records = messages.len(),
+        Ok(Computed {
+            seq,
+            on_time: on_time.num_rows(),
             late,
-            malformed = malformed.len(),
-            windows_emitted = aggregates.len(),
-            open_windows = self.state.len(),
-            watermark = %iso(watermark),
-            "micro-batch"
-        );
-        if let Some(bad) = malformed.first() {
-            let m = &messages[bad.index];
-            debug!(partition = m.partition(), offset = m.offset(), reason = %bad.reason, "first malformed record");
-        }
-        Ok(())
+            aggregates,
+            offsets: self.checkpoint_offsets()?,
+            watermark,
+            open_windows: self.state.len(),
+            compute_time: started.elapsed(),
+            malformed,
+            messages,
+        })
     }
 
-    /// The input is exhausted: emit every open window, commit the positions.
-    async fn emit_open_windows(&mut self) -> Result<()> {
+    /// The input is exhausted: every open window, and the offsets to commit after them.
+    fn emit_open_windows(&mut self) -> Result<(Vec<(String, String)>, TopicPartitionList)> {
         let nothing = RecordBatch::new_empty(parsed_order_schema());
         let closed = tumbling_window_totals(&mut self.state, &nothing, i64::MAX)?;
         if let Some(last_start) = self.open_windows.keys().next_back() {
             self.emitted_through = self.emitted_through.max(last_start + WINDOW_MS);
         }
         self.forget_closed(i64::MAX);
-        let closed = self.skip_already_emitted(closed)?;
-        let aggregates = format_aggregates(&closed)?;
-        let offsets = self.checkpoint_offsets()?;
-        write_and_commit(
-            self.producer,
-            self.consumer,
-            &self.config.output,
-            &aggregates,
-            &offsets,
-        )
-        .await?;
-        self.counts.windows_emitted += aggregates.len() as u64;
-        self.counts.busy_seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        info!(windows_emitted = aggregates.len(), "open windows emitted");
-        Ok(())
+        Ok((format_aggregates(&closed)?, self.checkpoint_offsets()?))
     }
 
+    /// Step 4 on each partition's orders, with that partition's latest event time.
+    fn drop_late(
+        &mut self,
+        messages: &[OwnedMessage],
+        malformed: &[Malformed],
+        orders: &RecordBatch,
+    ) -> Result<(RecordBatch, usize)> {
+        // Only what the windows need goes further: fewer columns to copy.
+        let needed = ["timestamp", "category", "amount"]
+            .iter()
+            .map(|c| orders.schema().index_of(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let orders = &orders.project(&needed)?;
+        // The partition of each order row: the messages minus the malformed, in order.
+        let mut bad = malformed.iter().map(|m| m.index).peekable();
+        let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        let mut row = 0u32;
+        for (index, m) in messages.iter().enumerate() {
+            if bad.next_if_eq(&index).is_none() {
+                rows.entry(m.partition()).or_default().push(row);
+                row += 1;
+            }
+        }
+        let mut parts = Vec::with_capacity(rows.len());
+        let mut late = 0;
+        for (partition, indices) in rows {
+            let of_partition = if indices.len() == orders.num_rows() {
+                orders.clone()
+            } else {
+                take_record_batch(orders, &UInt32Array::from(indices))?
+            };
+            let mut max = self.max_event_times.get(&partition).copied();
+            let (on_time, late_here) = apply_watermark(&of_partition, &mut max)?;
+            if let Some(max) = max {
+                self.max_event_times.insert(partition, max);
+            }
+            late += late_here;
+            parts.push(on_time);
+        }
+        let on_time = match parts.len() {
+            1 => parts.pop().context("one part")?,
+            _ => concat_batches(&orders.schema(), &parts)?,
+        };
+        // Too late as well: a window already emitted is not emitted again (a partition
+        // back from idle, or a replay after a restart).
+        if self.emitted_through == i64::MIN {
+            return Ok((on_time, late));
+        }
+        let emitted = self.emitted_through;
+        let times = event_times(&on_time)?;
+        // Nothing to drop when every record is in a window ending after `emitted`.
+        if times.values().iter().all(|&t| t >= emitted) {
+            return Ok((on_time, late));
+        }
+        let open: BooleanArray = times
+            .values()
+            .iter()
+            .map(|&t| Some(t - t.rem_euclid(WINDOW_MS) + WINDOW_MS > emitted))
+            .collect();
+        let kept = filter_record_batch(&on_time, &open)?;
+        let dropped = on_time.num_rows() - kept.num_rows();
+        Ok((kept, late + dropped))
+    }
+
+    /// The slowest partition's watermark. A partition counts while it is not idle
+    /// (a record, or its assignment, within [`PARTITION_IDLE`]); one without any event
+    /// yet holds the watermark at its start. If every partition is idle, the slowest of
+    /// them. Never lower than before.
     fn watermark(&self) -> i64 {
-        self.max_event_time
-            .map_or(i64::MIN, |m| m - WATERMARK_DELAY_MS)
+        let now = Instant::now();
+        let partitions: BTreeSet<i32> = self
+            .assigned_at
+            .keys()
+            .chain(self.max_event_times.keys())
+            .copied()
+            .collect();
+        let active = |p: &i32| {
+            self.last_record_at
+                .get(p)
+                .or(self.assigned_at.get(p))
+                .is_some_and(|t| now.duration_since(*t) < PARTITION_IDLE)
+        };
+        let watermark_of = |p: &i32| {
+            self.max_event_times
+                .get(p)
+                .map_or(i64::MIN, |m| m - WATERMARK_DELAY_MS)
+        };
+        let slowest = partitions
+            .iter()
+            .filter(|p| active(p))
+            .map(watermark_of)
+            .min()
+            .or_else(|| {
+                self.max_event_times
+                    .values()
+                    .min()
+                    .map(|m| m - WATERMARK_DELAY_MS)
+            })
+            .unwrap_or(i64::MIN);
+        slowest.max(self.emitted_through)
     }
 
     /// Forgets the windows the watermark closed, and the marks no open window needs.
@@ -1001,71 +1247,71 @@ impl<'a> Pipeline<'a> {
         self.marks = self.marks.split_off(&oldest);
     }
 
-    /// Drops the windows that the run before a restart emitted already.
-    fn skip_already_emitted(&mut self, closed: RecordBatch) -> Result<RecordBatch> {
-        let Some(emitted) = self.emitted_before_start else {
-            return Ok(closed);
-        };
-        let ends = closed
-            .column_by_name("window_end")
-            .context("the windows have no `window_end` column")?
-            .as_primitive::<TimestampMillisecondType>();
-        let new: BooleanArray = ends
-            .values()
-            .iter()
-            .map(|&end| Some(end > emitted))
-            .collect();
-        let kept = filter_record_batch(&closed, &new)?;
-        let skipped = closed.num_rows() - kept.num_rows();
-        if skipped > 0 {
-            info!(
-                skipped,
-                "windows emitted before the restart, not sent again"
-            );
-            self.counts.windows_already_emitted += skipped as u64;
-        }
-        Ok(kept)
-    }
-
     /// Per partition: the position when the micro-batch that opened the oldest open
     /// window started (or the current position if no window is open), with the
-    /// checkpoint as metadata.
+    /// partition's checkpoint as metadata.
     fn checkpoint_offsets(&self) -> Result<TopicPartitionList> {
         let oldest = self.marks.values().next();
-        let checkpoint = Checkpoint {
-            max_event_time_ms: oldest.map_or(self.max_event_time, |m| m.max_event_time_ms),
-            emitted_through_ms: self.emitted_through,
-        };
-        let metadata = serde_json::to_string(&checkpoint)?;
         let mut offsets = TopicPartitionList::new();
         for (&partition, &position) in &self.positions {
-            let offset = match oldest {
-                None => position,
+            let (offset, max_event_times) = match oldest {
+                None => (position, &self.max_event_times),
                 // A partition first read after that batch: from its first record.
-                Some(mark) => mark
-                    .positions
-                    .get(&partition)
-                    .copied()
-                    .unwrap_or(self.first_offsets[&partition]),
+                Some(mark) => (
+                    mark.positions
+                        .get(&partition)
+                        .copied()
+                        .unwrap_or(self.first_offsets[&partition]),
+                    &mark.max_event_times,
+                ),
             };
-            offsets.add_partition_offset(&self.config.input, partition, Offset::Offset(offset))?;
-            if let Some(mut elem) = offsets.find_partition(&self.config.input, partition) {
-                elem.set_metadata(&metadata);
+            let checkpoint = Checkpoint {
+                max_event_time_ms: max_event_times.get(&partition).copied(),
+                emitted_through_ms: self.emitted_through,
+            };
+            offsets.add_partition_offset(&self.input, partition, Offset::Offset(offset))?;
+            if let Some(mut elem) = offsets.find_partition(&self.input, partition) {
+                elem.set_metadata(serde_json::to_string(&checkpoint)?);
             }
         }
         Ok(offsets)
     }
 }
 
-/// The checkpoint in the group's committed offsets for `topic`, if any.
-fn restore_checkpoint(consumer: &StreamConsumer, topic: &str) -> Result<Option<Checkpoint>> {
+/// Waits (10 s at most) until `topic` is in the metadata. The producer's metadata
+/// request makes a broker with `auto.create.topics.enable` create it.
+fn output_topic_ready(producer: &FutureProducer, topic: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("reading the metadata of topic {topic}"))?;
+        let error = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .and_then(|t| t.error().map(RDKafkaErrorCode::from));
+        match error {
+            None => return Ok(()),
+            Some(e) if Instant::now() > deadline => bail!(
+                "output topic {topic} is not available ({e}): create it, or let the broker \
+                 create topics (auto.create.topics.enable)"
+            ),
+            Some(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// The checkpoints in the group's committed offsets for `topic`, by partition.
+fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap<i32, Checkpoint>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .with_context(|| format!("reading the metadata of topic {topic}"))?;
     let mut wanted = TopicPartitionList::new();
     for t in metadata.topics().iter().filter(|t| t.name() == topic) {
         if let Some(e) = t.error() {
-            bail!("topic {topic}: {:?}", RDKafkaErrorCode::from(e));
+            bail!("topic {topic}: {}", RDKafkaErrorCode::from(e));
         }
         for p in t.partitions() {
             wanted.add_partition(topic, p.id());
@@ -1078,7 +1324,7 @@ fn restore_checkpoint(consumer: &StreamConsumer, topic: &str) -> Result<Option<C
     let committed = consumer
         .committed_offsets(wanted, Duration::from_secs(30))
         .with_context(|| format!("reading the offsets committed for topic {topic}"))?;
-    let mut restored: Option<Checkpoint> = None;
+    let mut checkpoints = HashMap::new();
     for elem in committed.elements() {
         if elem.metadata().is_empty() {
             continue;
@@ -1090,20 +1336,9 @@ fn restore_checkpoint(consumer: &StreamConsumer, topic: &str) -> Result<Option<C
                 elem.metadata()
             )
         })?;
-        // Across partitions: the earliest event time (the replay decides as before),
-        // the latest emission boundary.
-        restored = Some(match restored {
-            None => c,
-            Some(r) => Checkpoint {
-                max_event_time_ms: match (r.max_event_time_ms, c.max_event_time_ms) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                },
-                emitted_through_ms: r.emitted_through_ms.max(c.emitted_through_ms),
-            },
-        });
+        checkpoints.insert(elem.partition(), c);
     }
-    Ok(restored)
+    Ok(checkpoints)
 }
 
 /// The dead letter of `message`: same key and payload, the reason in header `error`,

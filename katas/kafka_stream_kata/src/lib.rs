@@ -148,12 +148,12 @@ pub type WindowState = BTreeMap<(i64, String), WindowTotals>;
 /// | `window_start`, `window_end` | `Timestamp(Millisecond, "UTC")`, not null |
 /// | `category` | `Utf8`, not null |
 /// | `order_count` | `Int64`, not null |
-/// | `total_amount`, `avg_amount` | `Float64`, not null: sum and mean of `amount` |
+/// | `total_amount`, `avg_amount` | `Float64`, not null: sum and mean of `amount`, rounded to cents (2 decimals) |
 ///
 /// `watermark = i64::MAX` (input exhausted) closes every window.
 ///
-/// Spark: `.groupBy(window("timestamp", "5 minutes"), "category").agg(...)` in
-/// append output mode.
+/// Spark: `.groupBy(window("timestamp", "5 minutes"), "category").agg(count("*"),
+/// round(sum("amount"), 2), round(avg("amount"), 2))` in append output mode.
 pub fn tumbling_window_totals(
     state: &mut WindowState,
     on_time: &RecordBatch,

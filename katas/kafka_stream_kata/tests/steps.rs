@@ -563,6 +563,10 @@ fn step_05_tumbling_window_totals() {
         ("C", "toys", 5.25, "14:03:00"),
         ("D", "books", 7.0, "14:05:00"),
         ("E", "toys", 1.0, "13:58:00"),
+        // 0.1 + 0.2 + 0.7 is 1.0000000000000002 in floating point.
+        ("F", "sports", 0.1, "14:02:00"),
+        ("G", "sports", 0.2, "14:02:30"),
+        ("H", "sports", 0.7, "14:03:00"),
     ]);
     let closed = kata::tumbling_window_totals(&mut state, &batch, at("14:05:00"))
         .expect("tumbling_window_totals returned an error");
@@ -575,6 +579,7 @@ fn step_05_tumbling_window_totals() {
             "| 2026-11-25T13:50:00Z | 2026-11-25T13:55:00Z | home     | 2           | 9.5          | 4.75       |",
             "| 2026-11-25T13:55:00Z | 2026-11-25T14:00:00Z | toys     | 1           | 1.0          | 1.0        |",
             "| 2026-11-25T14:00:00Z | 2026-11-25T14:05:00Z | books    | 2           | 30.5         | 15.25      |",
+            "| 2026-11-25T14:00:00Z | 2026-11-25T14:05:00Z | sports   | 3           | 1.0          | 0.33       |",
             "| 2026-11-25T14:00:00Z | 2026-11-25T14:05:00Z | toys     | 1           | 5.25         | 5.25       |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
         ],
@@ -595,8 +600,8 @@ fn step_05_tumbling_window_totals() {
 
     // Micro-batch 2 adds to that window; the watermark reaches its end exactly.
     let batch = orders(&[
-        ("F", "books", 3.0, "14:06:00"),
-        ("G", "clothing", 4.0, "14:11:00"),
+        ("I", "books", 3.0, "14:06:00"),
+        ("J", "clothing", 4.0, "14:11:00"),
     ]);
     let closed = kata::tumbling_window_totals(&mut state, &batch, at("14:10:00"))
         .expect("tumbling_window_totals returned an error");
@@ -964,8 +969,10 @@ async fn end_to_end() {
         let count = value["order_count"].as_i64().unwrap_or(-1);
         let total = value["total_amount"].as_f64().unwrap_or(f64::NAN);
         let avg = value["avg_amount"].as_f64().unwrap_or(f64::NAN);
+        // Rounded to cents: the mean, within half a cent.
+        let cents = |x: f64| ((x * 100.0).round() - x * 100.0).abs() < 1e-6;
         assert!(
-            (avg - total / count as f64).abs() < 1e-6,
+            cents(total) && cents(avg) && (avg - total / count as f64).abs() <= 0.005 + 1e-9,
             "aggregate {key}: avg {avg}, total {total}, count {count}"
         );
         let previous = actual.insert((start, category), (count, (total * 100.0).round() as i64));
