@@ -20,9 +20,10 @@ venv=${BENCH_VENV:-$HOME/.cache/etl-katas/venv}
 duckdb_version=2.0.1
 
 cargo build -q --release -p fixtures -p solutions --bin fixtures --bin batch_etl
+# The binaries link DataFusion and std dynamically (see README, Performance).
+export LD_LIBRARY_PATH="$(rustc --print target-libdir):$CARGO_TARGET_DIR/release/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ ! -f "$data/.complete" ]; then
-  "$CARGO_TARGET_DIR/release/fixtures" batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data" >/dev/null \
-    || cargo run -q --release -p fixtures -- batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data"
+  "$CARGO_TARGET_DIR/release/fixtures" batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data"
   touch "$data/.complete"
 fi
 if ! "$venv/bin/python" -c "import duckdb; assert duckdb.__version__ == '$duckdb_version'" 2>/dev/null; then
@@ -30,7 +31,5 @@ if ! "$venv/bin/python" -c "import duckdb; assert duckdb.__version__ == '$duckdb
   "$venv/bin/pip" install -q "duckdb==$duckdb_version"
 fi
 
-# batch_etl links DataFusion and std dynamically (see README, Performance).
-export LD_LIBRARY_PATH="$(rustc --print sysroot)/lib:$CARGO_TARGET_DIR/release/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$venv/bin/python" bench/batch_bench.py \
   --batch-etl "$CARGO_TARGET_DIR/release/batch_etl" --data "$data" --out "$work/out" --runs "$runs"

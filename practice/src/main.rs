@@ -1,1 +1,164 @@
-fn main() {}
+//! `cargo practice`: the launcher of the ETL katas. See `cargo practice --help`.
+
+mod cli;
+mod commands;
+mod git;
+mod grade;
+mod guide;
+mod history;
+mod kata;
+mod levels;
+mod libtest;
+mod menu;
+mod process;
+mod prompt;
+mod reference;
+mod reset;
+mod runner;
+mod session;
+mod signals;
+mod start;
+mod state;
+mod status;
+mod ui;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::FromArgMatches;
+
+use crate::cli::{Cli, Cmd, KataArgs};
+use crate::kata::Catalog;
+use crate::state::Practice;
+
+/// What every command needs.
+pub struct Ctx {
+    pub repo: PathBuf,
+    pub catalog: Catalog,
+    pub practice: Practice,
+    pub stdin_tty: bool,
+    pub stdout_tty: bool,
+}
+
+/// The cargo that started the launcher (`cargo practice` sets `CARGO`), else `cargo`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn is_repo(dir: &Path) -> bool {
+    dir.join("katas").is_dir() && dir.join("Cargo.toml").is_file()
+}
+
+/// `--repo DIR` (or `--repo=DIR`) before clap runs: the katas it holds are subcommands.
+fn prescan_repo(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            break;
+        }
+        if s == "--repo" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = s.strip_prefix("--repo=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    None
+}
+
+fn find_repo(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("--repo {}: no such directory", dir.display()))?;
+        if !is_repo(&dir) {
+            bail!(
+                "--repo {}: not a kata repository (no katas/ folder beside a Cargo.toml)",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    if let Some(dir) = cwd.ancestors().find(|d| is_repo(d)) {
+        return Ok(dir.to_path_buf());
+    }
+    // Built inside the repository: practice/ sits beside katas/.
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if is_repo(&built_in) {
+        return built_in
+            .canonicalize()
+            .context("cannot resolve the repository path");
+    }
+    bail!(
+        "cannot find the kata repository from {}: run inside it, or pass --repo DIR",
+        cwd.display()
+    )
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{} {e:#}", console::style("error:").red().bold());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    // Cargo runs the launcher with `cargo run`; strip the alias's `practice` if a wrapper passes it.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let repo = find_repo(prescan_repo(&args));
+    let catalog = match &repo {
+        Ok(r) => Some(Catalog::discover(r)?),
+        Err(_) => None,
+    };
+    let matches = cli::command(catalog.as_ref()).get_matches_from(&args);
+    let repo = repo?;
+    let catalog = catalog.unwrap_or_default();
+    let ctx = Ctx {
+        practice: Practice::new(&repo),
+        repo,
+        catalog,
+        stdin_tty: std::io::stdin().is_terminal(),
+        stdout_tty: std::io::stdout().is_terminal(),
+    };
+
+    if let Some((name, sub)) = matches.subcommand()
+        && ctx.catalog.katas.iter().any(|k| k.name == name)
+    {
+        let args = KataArgs::from_arg_matches(sub)?;
+        let kata = ctx.catalog.get(name)?;
+        let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
+        return start::start(&ctx, kata, args.mode, p.as_mut());
+    }
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
+        None => {
+            let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
+            menu::run(&ctx, p.as_mut())
+        }
+        Some(Cmd::Status) => status::command(&ctx).map(|_| ExitCode::SUCCESS),
+        Some(Cmd::History { kata, last }) => {
+            history::command(&ctx, kata.as_deref(), last).map(|_| ExitCode::SUCCESS)
+        }
+        Some(Cmd::Hint { kata, step }) => {
+            commands::hint(&ctx, &kata, &step).map(|_| ExitCode::SUCCESS)
+        }
+        Some(Cmd::Reset { kata, all }) => {
+            reset::command(&ctx, kata.as_deref(), all).map(|_| ExitCode::SUCCESS)
+        }
+        Some(Cmd::Solution { kata }) => commands::solution(&ctx, &kata).map(|_| ExitCode::SUCCESS),
+        Some(Cmd::Check { kata }) => commands::check(&ctx, ctx.catalog.get(&kata)?),
+        Some(Cmd::Resume) => start::resume_command(&ctx),
+        Some(Cmd::Guide) => {
+            println!("{}", guide::all());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -17,6 +17,29 @@
 //! Every test uses its own topics and group ids ([`unique_name`]), so tests of one
 //! process share the broker without seeing each other's data and need no serialising.
 //!
+//! The API is the one issue 4 asked for, plus [`Broker::connect`] (an external broker
+//! at an address, checked), [`Broker::start_mock`], [`Broker::start_docker`] and
+//! [`Broker::consumer_config`]. One behaviour differs from the first sketch:
+//! [`Broker::consume`] assigns the partitions instead of subscribing (no 3 s group
+//! join), and unassigns before the consumer drops.
+//!
+//! For kata authors: the mock has no CreateTopics (use [`Broker::create_topic`], not
+//! your own admin client), and keeps at most 5 MiB per partition (see below): keep a
+//! test's data under that on each partition, or compress.
+//!
+//! A kata test:
+//!
+//! ```ignore
+//! let broker = kafka_testkit::broker().await?;
+//! let input = kafka_testkit::unique_name("orders");
+//! broker.create_topic(&input, 3).await?;
+//! let records = EventGenerator::new(1, start, 100.0, DirtyOptions::clean())?.generate(1_000);
+//! broker.produce_events(&input, &records).await?;
+//! // ... run the step with broker.consumer_config(&unique_name("group")) / client_config() ...
+//! let out = broker.consume(&output_topic, expected, Duration::from_secs(30)).await?;
+//! let committed = broker.committed_offsets(&group, &input).await?;
+//! ```
+//!
 //! Facts this crate is built around (measured with rdkafka 0.39 / librdkafka 2.12):
 //! - the mock cluster keeps at most 5 MiB (and 100,000 batches) per partition and
 //!   silently deletes the oldest batches beyond that (`rdkafka_mock.c`): 100,000

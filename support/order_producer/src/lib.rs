@@ -215,7 +215,9 @@ pub async fn produce(config: ClientConfig, args: &Args) -> anyhow::Result<Summar
     producer_config
         .set("enable.idempotence", "true")
         .set("linger.ms", "10")
-        .set("compression.type", "lz4")
+        // No compression by default: on a local broker the CPU it costs is the
+        // bottleneck (2,000,000 events: 207k/s uncompressed, 163k/s with lz4);
+        // `--set compression.type=lz4` for a remote broker.
         .set("message.timeout.ms", "30000");
     for (key, value) in &args.properties {
         producer_config.set(key, value);

@@ -43,7 +43,10 @@ async fn pipeline(args: &Args) -> Result<Vec<u8>> {
     kata::write_parquet(kata::summarize(joined)?, &args.output).await?;
 
     let result = ctx
-        .read_parquet(format!("{}/", args.output.display()), ParquetReadOptions::default())
+        .read_parquet(
+            format!("{}/", args.output.display()),
+            ParquetReadOptions::default(),
+        )
         .await?
         .drop_columns(&["processed_at"])?;
     let order = result

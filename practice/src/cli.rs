@@ -1,0 +1,160 @@
+//! The command line. Kata names (`batch`, `kafka`, `parquet`, …) are subcommands added
+//! at run time from `katas/*/kata.toml`, so a kata that lands shows up in `--help`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::kata::{Catalog, Kata};
+use crate::state::{Mode, clock};
+
+const ABOUT: &str = "Practise ETL pipelines until you can write them from memory: guided steps with hints, \
+timed runs against target times, interview simulations, graded by `cargo test`.";
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo practice                        the menu (arrow keys; typed answers when stdin is not a terminal)
+  cargo practice batch                  guided: checklist, hints on request, tests rerun on every save
+  cargo practice batch --mode timed     against the clock (target 15:00, expert 10:00), splits per step
+  cargo practice kafka -m interview     the limit counts down, no hints, press g to be graded
+  cargo practice parquet -m reference   run the reference pipeline and show its output
+  cargo practice status                 attempt in progress, levels, modified katas
+  cargo practice history --kata batch   attempts, chart against target/expert, bests, levels
+  cargo practice hint batch 3           the hint for step 3 (guided mode)
+  cargo practice reset batch            archive your code, restore the pristine kata (--all: every kata)
+  cargo practice solution batch         the reference solution, once an attempt has ended";
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo practice", bin_name = "cargo practice", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The kata repository (default: found from the current directory upwards)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Where you are: the attempt in progress, each kata's level, best time and files
+    #[command(after_help = "Examples:\n  cargo practice status")]
+    Status,
+    /// Your attempts: a table, a chart of times against the target and expert lines, bests, levels
+    #[command(
+        after_help = "Examples:\n  cargo practice history\n  cargo practice history --kata batch --last 10"
+    )]
+    History {
+        /// Only this kata
+        #[arg(long, value_name = "KATA")]
+        kata: Option<String>,
+        /// How many attempts to list and chart
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        last: usize,
+    },
+    /// The hint for one step: counted in a guided attempt, refused during timed and interview ones
+    #[command(
+        after_help = "Examples:\n  cargo practice hint batch 3\n  cargo practice hint batch clean\n  cargo practice hint kafka step_04_watermark"
+    )]
+    Hint {
+        /// The kata (see `cargo practice status`)
+        kata: String,
+        /// Step number (1-based), function name or test name
+        step: String,
+    },
+    /// Archive your code under .practice/attempts/, then restore the pristine kata from git
+    #[command(
+        after_help = "Refuses, touching nothing, outside a git checkout or when tracked files outside katas/ \
+are modified. A paused attempt on the kata ends as `reset` in the history.
+
+Examples:
+  cargo practice reset batch
+  cargo practice reset --all"
+    )]
+    Reset {
+        /// The kata to reset
+        #[arg(required_unless_present = "all")]
+        kata: Option<String>,
+        /// Reset every kata
+        #[arg(long, conflicts_with = "kata")]
+        all: bool,
+    },
+    /// Print a kata's reference solution (only after an attempt at it has ended)
+    #[command(after_help = "Examples:\n  cargo practice solution batch")]
+    Solution {
+        /// The kata
+        kata: String,
+    },
+    /// Run a kata's step tests once and print the checklist (exit 0 when every step passes)
+    #[command(after_help = "Examples:\n  cargo practice check batch")]
+    Check {
+        /// The kata
+        kata: String,
+    },
+    /// Go on with the paused attempt (Ctrl-C or p paused it)
+    #[command(after_help = "Examples:\n  cargo practice resume")]
+    Resume,
+    /// The learning path (weeks 1-3), the levels and the interview tips
+    #[command(after_help = "Examples:\n  cargo practice guide")]
+    Guide,
+}
+
+/// `cargo practice <kata> [--mode …]`.
+#[derive(Debug, Args)]
+pub struct KataArgs {
+    /// The practice mode
+    #[arg(long, short, value_enum, default_value_t = Mode::Guided)]
+    pub mode: Mode,
+}
+
+fn kata_help(k: &Kata) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}Practice file: {}/src/lib.rs ({} steps). Timed: target {}, expert {}. Interview: {} limit.{}",
+        k.level
+            .as_deref()
+            .map(|l| format!("Level: {l}. "))
+            .unwrap_or_default(),
+        k.rel_dir(),
+        k.steps.len(),
+        clock(k.target_s()),
+        clock(k.expert_s()),
+        clock(k.limit_s()),
+        if k.needs_kafka {
+            " Needs Kafka: KAFKA_BOOTSTRAP_SERVERS, else the embedded mock cluster."
+        } else {
+            ""
+        }
+    );
+    let _ = write!(
+        s,
+        "\nExamples:\n  cargo practice {n}\n  cargo practice {n} --mode timed\n  cargo practice {n} -m interview\n  cargo practice {n} -m reference",
+        n = k.name
+    );
+    s
+}
+
+/// The full command, with one subcommand per kata found.
+pub fn command(catalog: Option<&Catalog>) -> clap::Command {
+    let mut cmd = Cli::command().after_long_help(format!("{EXAMPLES}\n\n{}", crate::guide::all()));
+    if let Some(cat) = catalog {
+        let mut list = String::from("Katas (from katas/*/kata.toml):\n");
+        for k in &cat.katas {
+            let _ = writeln!(list, "  {:<8} {}", k.name, k.title);
+            // clap keeps names as `&'static str`; the launcher lives for one command.
+            let name: &'static str = Box::leak(k.name.clone().into_boxed_str());
+            let sub = KataArgs::augment_args(clap::Command::new(name))
+                .about(format!(
+                    "{} — practise it (guided unless --mode says otherwise)",
+                    k.title
+                ))
+                .after_help(kata_help(k))
+                .display_order(0);
+            cmd = cmd.subcommand(sub);
+        }
+        cmd = cmd.before_help(list.trim_end().to_string());
+    }
+    cmd
+}

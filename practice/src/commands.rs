@@ -1,0 +1,108 @@
+//! The small commands: `hint`, `solution`, `check`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::Ctx;
+use crate::kata::Kata;
+use crate::process::Cancel;
+use crate::runner::StepRunner;
+use crate::session::{checklist, hint_text};
+use crate::state::Mode;
+
+/// `cargo practice hint <kata> <step>`: counted when a guided attempt on that kata is in
+/// progress, refused during a timed or interview attempt.
+pub fn hint(ctx: &Ctx, kata: &str, step: &str) -> Result<()> {
+    let k = ctx.catalog.get(kata)?;
+    let i = k.find_step(step)?;
+    let mut note = String::new();
+    if let Some(mut a) = ctx.practice.load_current()?
+        && a.kata == k.name
+    {
+        if a.mode != Mode::Guided {
+            bail!(
+                "no hints during a {} attempt: hints are for guided mode (abandon it, or finish it first)",
+                a.mode.as_str()
+            );
+        }
+        if !a.hints.contains(&(i + 1)) {
+            a.hints.push(i + 1);
+            ctx.practice.save_current(&a)?;
+        }
+        note = format!("(hints used this attempt: {})\n", a.hints.len());
+    }
+    print!("{}{note}", hint_text(k, i));
+    Ok(())
+}
+
+/// `cargo practice solution <kata>`: the reference source, once an attempt has ended.
+pub fn solution(ctx: &Ctx, kata: &str) -> Result<()> {
+    let k = ctx.catalog.get(kata)?;
+    if let Some(a) = ctx.practice.load_current()?
+        && a.kata == k.name
+    {
+        bail!(
+            "an attempt on `{}` is in progress ({}): finish or abandon it first, then the solution is yours",
+            k.name,
+            a.mode.as_str()
+        );
+    }
+    let h = ctx.practice.load_history()?;
+    if !h.attempts.iter().any(|e| e.kata == k.name) {
+        bail!(
+            "the solution of `{}` opens after your first attempt at it ends (finished or abandoned): try first, \
+             `cargo practice {}`",
+            k.name,
+            k.name
+        );
+    }
+    if k.solution.is_empty() {
+        bail!(
+            "{}/kata.toml lists no reference file (`solution = \"solutions/src/….rs\"`)",
+            k.rel_dir()
+        );
+    }
+    for f in &k.solution {
+        let path = ctx.repo.join(f);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the reference file {}", path.display()))?;
+        println!("// ===== {f} =====\n{text}");
+    }
+    Ok(())
+}
+
+/// `cargo practice check <kata>`: runs the step tests once and prints the checklist.
+pub fn check(ctx: &Ctx, k: &Kata) -> Result<ExitCode> {
+    crate::signals::install()?;
+    ctx.practice.ensure()?;
+    println!(
+        "Running the step tests of {} (compile, then at most {} s)…",
+        k.rel_dir(),
+        k.step_timeout_s
+    );
+    let report = StepRunner {
+        repo: &ctx.repo,
+        kata: k,
+        log: ctx.practice.last_run_log(),
+    }
+    .run(&Cancel::default())?;
+    if matches!(report.outcome, crate::runner::Outcome::Cancelled) {
+        println!("Stopped (Ctrl-C).");
+        return Ok(ExitCode::from(130));
+    }
+    let note = format!(" (hint: `cargo practice hint {} <step>`)", k.name);
+    print!("{}", checklist(k, &report, &[], Some(&note)));
+    if !report.verdicts().is_empty() {
+        println!(
+            "Tests took {:.1} s; full output in {}",
+            report.took.as_secs_f64(),
+            report.log.display()
+        );
+    }
+    Ok(if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

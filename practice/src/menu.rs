@@ -1,0 +1,214 @@
+//! `cargo practice` with no arguments: choose a kata, then a mode; or history, status,
+//! hints, reset, solutions, the learning path. Starting a session ends the menu.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use console::style;
+
+use crate::Ctx;
+use crate::history::bests;
+use crate::kata::Kata;
+use crate::levels;
+use crate::prompt::{Item, Prompt};
+use crate::state::{Entry, Mode, clock};
+use crate::{commands, guide, history, reset, start, status};
+
+pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
+    println!(
+        "{} — practise the pipelines until you write them from memory.\n",
+        style("ETL katas").bold()
+    );
+    for problem in &ctx.catalog.problems {
+        println!("{} {problem}", style("!").yellow());
+    }
+    if let Some(a) = ctx.practice.load_current()? {
+        let live = a.pid.is_some_and(crate::process::is_alive);
+        if !live {
+            let q = format!(
+                "You have a paused attempt: {} · {} · {}. Resume it?",
+                a.kata,
+                a.mode.as_str(),
+                clock(a.elapsed_s)
+            );
+            if p.confirm(&q, true)? == Some(true) {
+                return start::resume_attempt(ctx, a);
+            }
+        }
+    }
+    loop {
+        let history = ctx.practice.load_history()?;
+        let mut items: Vec<Item> = Vec::new();
+        for k in &ctx.catalog.katas {
+            let mine: Vec<&Entry> = history
+                .attempts
+                .iter()
+                .filter(|e| e.kata == k.name)
+                .collect();
+            let lvl = levels::standing(&mine).level;
+            let best = bests(&mine);
+            let best = best.split(" (").next().unwrap_or("");
+            let about = if mine.is_empty() {
+                "not tried yet".to_string()
+            } else {
+                format!("{} · best {best}", lvl.as_str())
+            };
+            items.push(Item::new(
+                k.name.clone(),
+                format!("{:<8} {:<36} {about}", k.name, k.title),
+            ));
+        }
+        let fixed = [
+            ("status", "Status: attempt in progress, levels, files"),
+            (
+                "history",
+                "History: attempts, chart against target and expert times, levels",
+            ),
+            ("hint", "Hint for a step"),
+            (
+                "reset",
+                "Reset a kata (archive your code, restore the pristine kata)",
+            ),
+            (
+                "solution",
+                "Show a kata's reference solution (after an attempt)",
+            ),
+            ("guide", "Learning path, levels and interview tips"),
+            ("quit", "Quit"),
+        ];
+        for (key, label) in fixed {
+            items.push(Item::new(key, label));
+        }
+        let Some(i) = p.select("What now?", &items)? else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        let key = items[i].key.clone();
+        let outcome = match key.as_str() {
+            "quit" => return Ok(ExitCode::SUCCESS),
+            "status" => status::command(ctx),
+            "history" => history::command(ctx, None, 20),
+            "guide" => {
+                println!("{}", guide::all());
+                Ok(())
+            }
+            "hint" => hint(ctx, p),
+            "reset" => reset_menu(ctx, p),
+            "solution" => match pick_kata(ctx, p, "Solution of which kata?")? {
+                Some(k) => commands::solution(ctx, &k.name),
+                None => Ok(()),
+            },
+            name => {
+                let k = ctx.catalog.get(name)?;
+                match pick_mode(k, p)? {
+                    Some(Mode::Reference) => crate::reference::run(ctx, k).map(|_| ()),
+                    Some(m) => return start::start(ctx, k, m, p),
+                    None => Ok(()),
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            println!("{} {e:#}", style("error:").red());
+        }
+        println!();
+    }
+}
+
+fn pick_kata<'a>(ctx: &'a Ctx, p: &mut dyn Prompt, title: &str) -> Result<Option<&'a Kata>> {
+    let items: Vec<Item> = ctx
+        .catalog
+        .katas
+        .iter()
+        .map(|k| Item::new(k.name.clone(), format!("{:<8} {}", k.name, k.title)))
+        .collect();
+    Ok(p.select(title, &items)?.map(|i| &ctx.catalog.katas[i]))
+}
+
+fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<Mode>> {
+    let items = vec![
+        Item::new(
+            "guided",
+            "Guided     step by step, hints on request, tests rerun on every save",
+        ),
+        Item::new(
+            "timed",
+            format!(
+                "Timed      live timer: target {}, expert {}, splits per step",
+                clock(k.target_s()),
+                clock(k.expert_s())
+            ),
+        ),
+        Item::new(
+            "interview",
+            format!(
+                "Interview  {} limit, no hints, graded when you say so",
+                clock(k.limit_s())
+            ),
+        ),
+        Item::new(
+            "reference",
+            "Reference  run the reference pipeline and show its output",
+        ),
+    ];
+    let modes = [Mode::Guided, Mode::Timed, Mode::Interview, Mode::Reference];
+    Ok(p.select(
+        &format!(
+            "{}{} — which mode?",
+            k.title,
+            k.summary
+                .as_deref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default()
+        ),
+        &items,
+    )?
+    .map(|i| modes[i]))
+}
+
+fn hint(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
+    let Some(k) = pick_kata(ctx, p, "Hint for which kata?")? else {
+        return Ok(());
+    };
+    let items: Vec<Item> = k
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Item::new(
+                s.function.clone().unwrap_or_else(|| s.test.clone()),
+                format!("{} {}", i + 1, s.title),
+            )
+        })
+        .collect();
+    match p.select("Which step?", &items)? {
+        Some(i) => commands::hint(ctx, &k.name, &(i + 1).to_string()),
+        None => Ok(()),
+    }
+}
+
+fn reset_menu(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
+    let mut items: Vec<Item> = ctx
+        .catalog
+        .katas
+        .iter()
+        .map(|k| Item::new(k.name.clone(), format!("{:<8} {}", k.name, k.rel_dir())))
+        .collect();
+    items.push(Item::new("all", "All katas"));
+    let Some(i) = p.select("Reset which kata? (your code is archived first)", &items)? else {
+        return Ok(());
+    };
+    let all = i == ctx.catalog.katas.len();
+    let what = if all {
+        "every kata".to_string()
+    } else {
+        ctx.catalog.katas[i].rel_dir()
+    };
+    if p.confirm(&format!("Archive and restore {what}?"), true)? != Some(true) {
+        println!("Nothing reset.");
+        return Ok(());
+    }
+    if all {
+        reset::command(ctx, None, true)
+    } else {
+        reset::command(ctx, Some(&ctx.catalog.katas[i].name), false)
+    }
+}

@@ -1,0 +1,223 @@
+//! Reference mode: runs the kata's `[[reference.run]]` commands (the reference pipeline
+//! with its logs, the producer when a broker is configured, a preview of the output),
+//! showing their output as it comes.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use console::style;
+
+use crate::Ctx;
+use crate::grade::{Vars, broker};
+use crate::kata::{Kata, OutputFormat, When};
+use crate::process::{self, Cancel, Output};
+use crate::signals;
+use crate::state;
+
+pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
+    if kata.reference.run.is_empty() {
+        bail!(
+            "kata `{}` has no reference commands: add `[[reference.run]]` entries to {}/kata.toml",
+            kata.name,
+            kata.rel_dir()
+        );
+    }
+    signals::install()?;
+    let scratch =
+        ctx.practice
+            .runs_dir()
+            .join(format!("{}-reference-{}", kata.name, state::stamp()));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let vars = Vars::new(&ctx.repo, &scratch, kata);
+    let has_broker = broker().is_some();
+    println!(
+        "{} — {} · reference mode",
+        style(&kata.name).bold(),
+        kata.title
+    );
+    if kata.needs_kafka {
+        println!(
+            "Broker: {}",
+            if has_broker {
+                format!("KAFKA_BOOTSTRAP_SERVERS={}", vars.get("broker"))
+            } else {
+                "none set: librdkafka's embedded mock cluster, filled with demo events \
+                 (set KAFKA_BOOTSTRAP_SERVERS, or `scripts/kafka-local up`, for a real broker)"
+                    .to_string()
+            }
+        );
+    }
+    let start = Instant::now();
+    for r in &kata.reference.run {
+        let wanted = match r.when {
+            When::Always => true,
+            When::Broker => has_broker,
+            When::Mock => !has_broker,
+        };
+        if !wanted {
+            continue;
+        }
+        let cmd = vars.command(&ctx.repo, &r.cmd);
+        println!(
+            "\n{} {}\n  $ {}",
+            style("▶").cyan(),
+            r.title,
+            process::describe(&cmd)
+        );
+        let shaped = r.preview_rows.is_some() || r.output == OutputFormat::Csv;
+        let how = if shaped {
+            Output::CaptureStdout
+        } else {
+            Output::Inherit
+        };
+        let f = process::run(
+            cmd,
+            Duration::from_secs(r.timeout_s),
+            &Cancel::default(),
+            how,
+        )?;
+        if f.cancelled {
+            println!("\nStopped (Ctrl-C).");
+            return Ok(ExitCode::from(130));
+        }
+        if f.timed_out {
+            bail!(
+                "`{}` gave no result within {} s and was stopped",
+                r.title,
+                r.timeout_s
+            );
+        }
+        if shaped && f.success() {
+            print!("{}", shape(&f.stdout, r.output, r.preview_rows)?);
+        }
+        if !f.success() {
+            bail!(
+                "`{}` failed ({})",
+                r.title,
+                f.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "killed".into())
+            );
+        }
+    }
+    println!(
+        "\n{} Reference run finished in {:.1} s (scratch files: {}).",
+        style("✓").green(),
+        start.elapsed().as_secs_f64(),
+        scratch
+            .strip_prefix(&ctx.repo)
+            .unwrap_or(&scratch)
+            .display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The command's output as shown: CSV as an aligned table, cut to `rows` lines.
+fn shape(stdout: &str, format: OutputFormat, rows: Option<usize>) -> Result<String> {
+    let limit = rows.unwrap_or(usize::MAX);
+    let mut out = String::new();
+    match format {
+        OutputFormat::Text => {
+            let lines: Vec<&str> = stdout.lines().collect();
+            for l in lines.iter().take(limit) {
+                out.push_str(l);
+                out.push('\n');
+            }
+            if lines.len() > limit {
+                out.push_str(&format!("… {} more lines\n", lines.len() - limit));
+            }
+        }
+        OutputFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(stdout.as_bytes());
+            let mut table: Vec<Vec<String>> = Vec::new();
+            let mut total = 0usize;
+            for rec in reader.records() {
+                let rec = rec.context("the command's output is not valid CSV")?;
+                total += 1;
+                // The header plus `limit` rows.
+                if table.len() <= limit {
+                    table.push(rec.iter().map(str::to_string).collect());
+                }
+            }
+            let cols = table.iter().map(Vec::len).max().unwrap_or(0);
+            let widths: Vec<usize> = (0..cols)
+                .map(|c| {
+                    table
+                        .iter()
+                        .filter_map(|r| r.get(c))
+                        .map(|v| v.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |r: &Vec<String>| {
+                let cells: Vec<String> = (0..cols)
+                    .map(|c| {
+                        format!(
+                            "{:<w$}",
+                            r.get(c).map(String::as_str).unwrap_or(""),
+                            w = widths[c]
+                        )
+                    })
+                    .collect();
+                format!("| {} |", cells.join(" | "))
+            };
+            let rule = format!(
+                "+{}+",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(w + 2))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            );
+            out.push_str(&rule);
+            out.push('\n');
+            for (i, r) in table.iter().enumerate() {
+                out.push_str(&line(r));
+                out.push('\n');
+                if i == 0 {
+                    out.push_str(&rule);
+                    out.push('\n');
+                }
+            }
+            out.push_str(&rule);
+            out.push('\n');
+            let rows_total = total.saturating_sub(1);
+            let shown = table.len().saturating_sub(1);
+            if rows_total > shown {
+                out.push_str(&format!("{shown} of {rows_total} rows shown\n"));
+            } else {
+                out.push_str(&format!("{rows_total} rows\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_output_becomes_an_aligned_table_cut_to_the_preview() {
+        let csv = "customer_id,name,total_sales\n1,\"Smith, Jo\",10.50\n22,Al,3.00\n3,Bo,1.00\n";
+        assert_eq!(
+            shape(csv, OutputFormat::Csv, Some(2)).unwrap(),
+            "+-------------+-----------+-------------+\n\
+             | customer_id | name      | total_sales |\n\
+             +-------------+-----------+-------------+\n\
+             | 1           | Smith, Jo | 10.50       |\n\
+             | 22          | Al        | 3.00        |\n\
+             +-------------+-----------+-------------+\n\
+             2 of 3 rows shown\n"
+        );
+        assert_eq!(
+            shape("a\nb\nc\n", OutputFormat::Text, Some(2)).unwrap(),
+            "a\nb\n… 1 more lines\n"
+        );
+    }
+}

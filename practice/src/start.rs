@@ -1,0 +1,168 @@
+//! Starting a mode: reference runs at once; the other modes resume the attempt in
+//! progress or start a new one from the pristine kata.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use crate::Ctx;
+use crate::git;
+use crate::kata::Kata;
+use crate::prompt::{Item, Prompt};
+use crate::reset;
+use crate::session::Session;
+use crate::state::{self, Attempt, AttemptResult, Mode, clock};
+
+pub fn start(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<ExitCode> {
+    if mode == Mode::Reference {
+        return crate::reference::run(ctx, kata);
+    }
+    if let Some(a) = ctx.practice.load_current()? {
+        refuse_if_live(&a)?;
+        let other = ctx.catalog.get(&a.kata)?;
+        let what = describe(&a);
+        let items = if a.kata == kata.name && a.mode == mode {
+            vec![
+                Item::new("resume", format!("Resume it ({what})")),
+                Item::new(
+                    "abandon",
+                    "Abandon it (archive, record, restore the kata) and start anew",
+                ),
+                Item::new("cancel", "Cancel"),
+            ]
+        } else {
+            vec![
+                Item::new("resume", format!("Resume it ({what}) instead")),
+                Item::new(
+                    "abandon",
+                    format!(
+                        "Abandon it (archive, record, restore {}) and start {} {}",
+                        other.rel_dir(),
+                        kata.name,
+                        mode.as_str()
+                    ),
+                ),
+                Item::new("cancel", "Cancel"),
+            ]
+        };
+        match p.select(&format!("An attempt is in progress: {what}."), &items)? {
+            Some(0) => return resume_attempt(ctx, a),
+            Some(1) => {
+                let ended =
+                    reset::end_attempt(ctx, other, &a, AttemptResult::Abandoned, a.elapsed_s)?;
+                report_end(&ended, other);
+            }
+            _ => {
+                println!("Nothing started; the attempt stays paused.");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    new_attempt(ctx, kata, mode, p)
+}
+
+fn describe(a: &Attempt) -> String {
+    format!("{} · {} · {}", a.kata, a.mode.as_str(), clock(a.elapsed_s))
+}
+
+fn refuse_if_live(a: &Attempt) -> Result<()> {
+    if let Some(pid) = a.pid
+        && crate::process::is_alive(pid)
+    {
+        bail!(
+            "the {} attempt on `{}` is running in another terminal (process {pid}); go on there, or pause it (p) first",
+            a.mode.as_str(),
+            a.kata
+        );
+    }
+    Ok(())
+}
+
+fn report_end(ended: &reset::Ended, kata: &Kata) {
+    let dir = ended.entry.archive.as_deref().unwrap_or("?");
+    match &ended.restored {
+        Ok(()) => println!(
+            "Abandoned: archived in {dir}; {} is pristine again.",
+            kata.rel_dir()
+        ),
+        Err(why) => println!(
+            "Abandoned: archived in {dir}; {} was NOT restored: {why}",
+            kata.rel_dir()
+        ),
+    }
+}
+
+fn new_attempt(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<ExitCode> {
+    match git::not_a_checkout(&ctx.repo) {
+        Some(why) => println!(
+            "Note: {why}; at the end the attempt is archived but the kata cannot be restored from git."
+        ),
+        None => {
+            let changes = git::changes_in(&ctx.repo, &kata.rel_dir())?;
+            if !changes.is_empty() {
+                let files: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+                println!(
+                    "{} has changes made outside an attempt: {}",
+                    kata.rel_dir(),
+                    files.join(", ")
+                );
+                let mut items = vec![Item::new(
+                    "fresh",
+                    "Archive them and start from the pristine kata",
+                )];
+                if mode == Mode::Guided {
+                    items.push(Item::new("keep", "Keep them and go on from there"));
+                }
+                items.push(Item::new("cancel", "Cancel"));
+                let choice = p.select("How do you want to start?", &items)?;
+                match choice.map(|i| items[i].key.as_str()) {
+                    Some("fresh") => {
+                        if let Some(why) = reset::refusal(&ctx.repo) {
+                            bail!("cannot start from the pristine kata: {why}");
+                        }
+                        let dir = reset::archive(ctx, kata, "edit", None)?;
+                        git::restore(&ctx.repo, &kata.rel_dir())?;
+                        println!("Archived in {dir}; {} is pristine.", kata.rel_dir());
+                    }
+                    Some("keep") => {}
+                    _ => {
+                        println!("Nothing started.");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+        }
+    }
+    let a = Attempt {
+        kata: kata.name.clone(),
+        mode,
+        started_at: state::now(),
+        elapsed_s: 0.0,
+        splits: Vec::new(),
+        hints: Vec::new(),
+        gradings: 0,
+        resumed: 0,
+        pid: None,
+        last_run: None,
+    };
+    Session::new(ctx, kata, a).run()
+}
+
+pub fn resume_attempt(ctx: &Ctx, a: Attempt) -> Result<ExitCode> {
+    refuse_if_live(&a)?;
+    let kata = ctx.catalog.get(&a.kata)?;
+    Session::new(ctx, kata, a).run()
+}
+
+/// `cargo practice resume`.
+pub fn resume_command(ctx: &Ctx) -> Result<ExitCode> {
+    match ctx.practice.load_current()? {
+        Some(a) => resume_attempt(ctx, a),
+        None => {
+            println!(
+                "No attempt in progress. Start one with `cargo practice <kata>` or the menu (`cargo practice`)."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Terminal plumbing for a session: a status line redrawn in place (on a terminal),
+//! single-key commands without Enter (on a terminal), typed lines otherwise.
+
+use std::io::{BufRead, Write};
+use std::sync::mpsc::Sender;
+use std::thread;
+
+/// What the input thread hands to the session.
+#[derive(Debug)]
+pub enum Input {
+    Key(char),
+    Line(String),
+    Closed,
+}
+
+/// Prints blocks of text, keeping a one-line status at the bottom on a terminal.
+pub struct Screen {
+    tty: bool,
+    status_shown: bool,
+}
+
+impl Screen {
+    pub fn new(tty: bool) -> Screen {
+        Screen {
+            tty,
+            status_shown: false,
+        }
+    }
+
+    fn clear_status(&mut self, out: &mut impl Write) {
+        if self.status_shown {
+            let _ = write!(out, "\r\x1b[2K");
+            self.status_shown = false;
+        }
+    }
+
+    pub fn print(&mut self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        self.clear_status(&mut out);
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// Redraws the status line (terminal only), cut to the terminal's width.
+    pub fn status(&mut self, text: &str) {
+        if !self.tty {
+            return;
+        }
+        let width = console::Term::stdout().size().1 as usize;
+        let line = console::truncate_str(text, width.saturating_sub(1).max(10), "…");
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K{line}");
+        let _ = out.flush();
+        self.status_shown = true;
+    }
+
+    pub fn finish(&mut self) {
+        let mut out = std::io::stdout().lock();
+        self.clear_status(&mut out);
+        let _ = out.flush();
+    }
+}
+
+/// Keys without Enter and without echo, for as long as the guard lives.
+pub struct KeyMode {
+    #[cfg(unix)]
+    original: libc::termios,
+}
+
+impl KeyMode {
+    #[cfg(unix)]
+    pub fn enable() -> Option<KeyMode> {
+        // SAFETY: termios is plain data; tcgetattr fills it for fd 0, which is a terminal here.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return None;
+            }
+            let original = t;
+            // Keep ISIG (Ctrl-C stays a signal) and output processing; drop line editing and echo.
+            t.c_lflag &= !(libc::ICANON | libc::ECHO);
+            t.c_cc[libc::VMIN] = 1;
+            t.c_cc[libc::VTIME] = 0;
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return None;
+            }
+            Some(KeyMode { original })
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn enable() -> Option<KeyMode> {
+        None
+    }
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: restores the settings read in `enable`.
+        unsafe {
+            libc::tcsetattr(0, libc::TCSANOW, &self.original);
+        }
+    }
+}
+
+/// Reads the user's commands on a thread: single keys when `keys`, lines otherwise.
+pub fn spawn_reader<E: Send + 'static>(keys: bool, tx: Sender<E>, wrap: fn(Input) -> E) {
+    thread::spawn(move || {
+        if keys {
+            #[cfg(unix)]
+            loop {
+                let mut buf = [0u8; 64];
+                // SAFETY: reads into a local buffer from fd 0.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                if n <= 0 {
+                    let _ = tx.send(wrap(Input::Closed));
+                    return;
+                }
+                let text = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+                // Arrow keys and other escape sequences are not commands.
+                if text.starts_with('\x1b') {
+                    continue;
+                }
+                for c in text.chars() {
+                    if tx.send(wrap(Input::Key(c))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(wrap(Input::Closed));
+                    return;
+                }
+                Ok(_) => {
+                    if tx.send(wrap(Input::Line(line.trim().to_string()))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
