@@ -7,3 +7,5 @@
 pub mod batch;
 #[cfg(feature = "kafka_parquet")]
 pub mod kafka_parquet;
+#[cfg(feature = "kafka_stream")]
+pub mod kafka_stream;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The Kafka streaming pipeline against the bare-consumer ceiling, on a real broker.
+#
+#   bench/kafka_stream.sh [EVENTS [PARTITIONS [BATCH]]]     default: 2000000 3 100000
+#
+# Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or starts scripts/kafka-local on
+# BENCH_KAFKA_PORT (default 29092) and stops it at the end. Then:
+#   1. order_producer: EVENTS generated orders in one burst to a fresh topic with
+#      PARTITIONS partitions (1% late, 1% invalid, 1% malformed; event time 200/s);
+#   2. bare_consumer: reads the topic with librdkafka and nothing else: the ceiling;
+#   3. kafka_stream (release): the whole pipeline over the topic, micro-batches of
+#      BATCH, until idle for 3 s; events/s over its busy time (first record read to
+#      last commit, so neither the group join nor the idle wait counts).
+# Prints each figure and the ratio pipeline / ceiling. BENCH_BIN_DIR=DIR uses the
+# binaries in DIR instead of building them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+events=${1:-2000000}
+partitions=${2:-3}
+batch=${3:-100000}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
+work=${BENCH_DIR:-${TMPDIR:-/tmp}/etl-katas-bench}
+mkdir -p "$work"
+
+# BENCH_BIN_DIR: already built binaries (with libkata_datafusion.so beside them).
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  bin=$BENCH_BIN_DIR
+else
+  cargo build -q --release -p solutions --bin kafka_stream -p order_producer --bin order_producer --bin bare_consumer
+  bin="$CARGO_TARGET_DIR/release"
+fi
+# The binaries link DataFusion and std dynamically (see README, Performance).
+export LD_LIBRARY_PATH="$(rustc --print target-libdir):$bin:$bin/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  port=${BENCH_KAFKA_PORT:-29092}
+  scripts/kafka-local up --port "$port" >&2
+  trap 'scripts/kafka-local down --port "$port" >&2' EXIT
+  export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port
+fi
+broker=$KAFKA_BOOTSTRAP_SERVERS
+run="$(date +%s)-$$"
+topic="bench-orders-$run"
+
+echo "== producing $events events to $topic ($partitions partitions) at $broker" >&2
+"$bin/order_producer" --bootstrap "$broker" --topic "$topic" --partitions "$partitions" \
+  --mode burst --count "$events" --rate 200 --start 2026-11-25T00:00:00Z \
+  --late-fraction 0.01 --invalid-fraction 0.01 --malformed-fraction 0.01 >&2
+
+echo "== bare consumer (the ceiling)" >&2
+ceiling_line=$("$bin/bare_consumer" --bootstrap "$broker" --topic "$topic")
+echo "$ceiling_line"
+
+echo "== kafka_stream (micro-batches of $batch)" >&2
+RUST_LOG=${RUST_LOG:-warn} "$bin/kafka_stream" --bootstrap "$broker" --input "$topic" \
+  --output "$topic-aggregates" --dlq "$topic-dlq" --group "bench-$run" \
+  --idle-timeout-s 3 --batch-size "$batch" --summary-json >"$work/kafka_stream.json"
+
+python3 - "$work/kafka_stream.json" "$ceiling_line" "$events" <<'PY'
+import json, re, sys
+counts = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+ceiling = float(re.search(r"([0-9.]+) events/s", sys.argv[2]).group(1))
+events = int(sys.argv[3])
+rate = counts["read"] / counts["busy_seconds"]
+assert counts["read"] == events, f"the pipeline read {counts['read']} of {events} events"
+assert counts["read"] == counts["processed"] + counts["late"] + counts["malformed"], counts
+print(f"kafka_stream: {counts['read']} events (late {counts['late']}, malformed {counts['malformed']}, "
+      f"{counts['windows_emitted']} windows) in {counts['busy_seconds']:.2f} s, "
+      f"{counts['micro_batches']} micro-batches: {rate:,.0f} events/s")
+print(f"ratio to the bare consumer ({ceiling:,.0f} events/s): {rate / ceiling:.0%}")
+PY

@@ -1,0 +1,225 @@
+//! The Kafka streaming pipeline: `orders` -> 5-minute totals per category ->
+//! `order_aggregates`, malformed payloads -> `orders_dlq`.
+//!
+//! ```text
+//! cargo run --release -p solutions --bin kafka_stream -- \
+//!     --bootstrap 127.0.0.1:9092 --input orders --output order_aggregates \
+//!     --dlq orders_dlq --group kafka-stream [--idle-timeout-s 5]
+//! cargo run --release -p solutions --bin kafka_stream -- --bootstrap mock --demo-events 20000
+//! ```
+//!
+//! Without `--idle-timeout-s` it runs until Ctrl-C, then stops cleanly: the last
+//! micro-batch is committed, the open windows stay for the next run (same group),
+//! which replays their records. With it, it stops once no record arrived for that
+//! long, after emitting every open window. It prints the counts at the end.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use chrono::{DurationRound, TimeDelta, Utc};
+use clap::Parser;
+use fixtures::events::{DirtyOptions, EventGenerator};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run, send_all};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(about = "Kafka -> Kafka: 5-minute order totals per category, with a 10-minute watermark")]
+struct Args {
+    /// Kafka bootstrap servers, or `mock`: an in-process mock cluster filled with
+    /// `--demo-events` generated events (no broker needed).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// Topic of the order events.
+    #[arg(long, default_value = "orders")]
+    input: String,
+    /// Topic of the window aggregates.
+    #[arg(long, default_value = "order_aggregates")]
+    output: String,
+    /// Dead-letter topic of the payloads that cannot be read.
+    #[arg(long, default_value = "orders_dlq")]
+    dlq: String,
+    /// Consumer group: a restart with the same group resumes where this run stopped.
+    #[arg(long, default_value = "kafka-stream")]
+    group: String,
+    /// Stop after this many seconds without a record, emitting every open window.
+    #[arg(long)]
+    idle_timeout_s: Option<f64>,
+    /// Stop once this many records are read (open windows are left to the next run).
+    #[arg(long)]
+    max_records: Option<u64>,
+    /// Most records in one micro-batch.
+    #[arg(long, default_value_t = 100_000)]
+    batch_size: usize,
+    /// Longest wait for a micro-batch to fill, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    batch_wait_ms: u64,
+    /// With `--bootstrap mock`: how many generated events to put in the input topic.
+    #[arg(long, default_value_t = 20_000)]
+    demo_events: usize,
+    /// With `--bootstrap mock`: the generator's seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Also print the final counts as one JSON line on stdout.
+    #[arg(long)]
+    summary_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let idle_timeout = args
+        .idle_timeout_s
+        .map(Duration::try_from_secs_f64)
+        .transpose()
+        .context("--idle-timeout-s must be a non-negative number of seconds")?;
+
+    // The mock cluster lives until the end of main.
+    let mock = if args.bootstrap == "mock" {
+        Some(start_mock(&args).await?)
+    } else {
+        None
+    };
+    let bootstrap = match &mock {
+        Some(m) => m.bootstrap_servers(),
+        None => args.bootstrap.clone(),
+    };
+    let config = PipelineConfig {
+        idle_timeout: idle_timeout.or(mock.as_ref().map(|_| Duration::from_secs(2))),
+        max_records: args.max_records,
+        batch_size: args.batch_size,
+        batch_wait: Duration::from_millis(args.batch_wait_ms),
+        ..PipelineConfig::new(
+            &bootstrap,
+            &args.input,
+            &args.output,
+            &args.dlq,
+            &args.group,
+        )
+    };
+    info!(?config, "starting");
+
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handler: run until idle or max records instead.
+            std::future::pending::<()>().await;
+        }
+    };
+    let (counts, reason) = run(&config, ctrl_c).await?;
+    print_counts(&counts, reason);
+    if args.summary_json {
+        println!("{}", serde_json::to_string(&counts)?);
+    }
+    ensure!(
+        counts.read == counts.processed + counts.late + counts.malformed,
+        "read {} != processed {} + late {} + malformed {}",
+        counts.read,
+        counts.processed,
+        counts.late,
+        counts.malformed
+    );
+
+    if mock.is_some() {
+        print_aggregates(&bootstrap, &args.output, counts.windows_emitted).await?;
+    }
+    Ok(())
+}
+
+fn print_counts(c: &PipelineCounts, reason: StopReason) {
+    let rate = if c.busy_seconds > 0.0 {
+        c.read as f64 / c.busy_seconds
+    } else {
+        0.0
+    };
+    println!(
+        "stopped ({reason:?}): read {} = processed {} + late {} + malformed {}; \
+         windows emitted {}; {} micro-batches in {:.2} s, {:.0} events/s",
+        c.read,
+        c.processed,
+        c.late,
+        c.malformed,
+        c.windows_emitted,
+        c.micro_batches,
+        c.busy_seconds,
+        rate
+    );
+}
+
+/// A mock cluster with the three topics, the input filled with generated events
+/// (a few late, invalid and malformed ones among them).
+async fn start_mock(
+    args: &Args,
+) -> Result<MockCluster<'static, rdkafka::producer::DefaultProducerContext>> {
+    let mock = MockCluster::new(1).context("starting the mock cluster")?;
+    for topic in [&args.input, &args.output, &args.dlq] {
+        mock.create_topic(topic, 1, 1)
+            .with_context(|| format!("creating topic {topic} on the mock cluster"))?;
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .create()
+        .context("creating the demo producer")?;
+    // Event time: the last hour, up to now.
+    let now = Utc::now().duration_trunc(TimeDelta::minutes(5))?;
+    let dirty = DirtyOptions {
+        late_fraction: 0.02,
+        invalid_fraction: 0.02,
+        malformed_fraction: 0.02,
+    };
+    let events = EventGenerator::new(
+        args.seed,
+        now - TimeDelta::hours(1),
+        args.demo_events as f64 / 3600.0,
+        dirty,
+    )?
+    .generate(args.demo_events);
+    let records = events.iter().map(|e| {
+        let record = FutureRecord::to(args.input.as_str()).payload(e.payload.as_slice());
+        match &e.key {
+            Some(key) => record.key(key.as_bytes()),
+            None => record,
+        }
+    });
+    let sent = send_all(&producer, records).await?;
+    println!(
+        "mock cluster at {}: {sent} demo events in topic {}",
+        mock.bootstrap_servers(),
+        args.input
+    );
+    Ok(mock)
+}
+
+/// Reads the aggregates back from the (mock) output topic and prints them.
+async fn print_aggregates(bootstrap: &str, topic: &str, expected: u64) -> Result<()> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "kafka-stream-demo-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating the reader of the aggregates")?;
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&partitions)?;
+    println!("{topic}:");
+    for _ in 0..expected {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .with_context(|| {
+                format!("reading {expected} aggregates from {topic} took over 30 s")
+            })??;
+        let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+        println!("  {} -> {}", text(message.key()), text(message.payload()));
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The reference Kafka streaming pipeline ([`solutions::kafka_stream::run`]) on
+//! generated events it has never seen: exact windows, and no window lost across a
+//! restart. The broker comes from `kafka_testkit` (mock unless told otherwise).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, RecordKind};
+use fixtures::expected::{stream_windows, stream_windows_by_partition};
+use kafka_testkit::{Broker, broker, unique_name};
+use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Topics {
+    input: String,
+    output: String,
+    dlq: String,
+}
+
+async fn topics(broker: &Broker, prefix: &str, partitions: i32) -> Topics {
+    let topics = Topics {
+        input: unique_name(&format!("{prefix}-orders")),
+        output: unique_name(&format!("{prefix}-aggregates")),
+        dlq: unique_name(&format!("{prefix}-dlq")),
+    };
+    for (t, n) in [
+        (&topics.input, partitions),
+        (&topics.output, 1),
+        (&topics.dlq, 1),
+    ] {
+        broker
+            .create_topic(t, n)
+            .await
+            .unwrap_or_else(|e| panic!("creating topic {t}: {e:#}"));
+    }
+    topics
+}
+
+/// `n` records over two hours of event time, a few of them late, invalid or malformed.
+fn generated(seed: u64, n: usize) -> Vec<GeneratedRecord> {
+    let start = Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap();
+    let dirty = DirtyOptions {
+        late_fraction: 0.03,
+        invalid_fraction: 0.03,
+        malformed_fraction: 0.03,
+    };
+    EventGenerator::new(seed, start, n as f64 / 7200.0, dirty)
+        .expect("generator")
+        .generate(n)
+}
+
+fn config(broker: &Broker, topics: &Topics, group: &str) -> PipelineConfig {
+    PipelineConfig {
+        batch_size: 700,
+        batch_wait: Duration::from_millis(200),
+        ..PipelineConfig::new(
+            broker.bootstrap_servers(),
+            &topics.input,
+            &topics.output,
+            &topics.dlq,
+            group,
+        )
+    }
+}
+
+async fn run_with_deadline(config: &PipelineConfig) -> (PipelineCounts, StopReason) {
+    // The pipeline's logs, shown when a test fails (or with --nocapture).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("info,rdkafka=warn,librdkafka=warn")
+        .try_init();
+    tokio::time::timeout(DEADLINE * 2, run(config, std::future::pending()))
+        .await
+        .unwrap_or_else(|_| panic!("the pipeline did not stop within {:?}", DEADLINE * 2))
+        .unwrap_or_else(|e| panic!("the pipeline failed: {e:#}"))
+}
+
+/// Every aggregate message in `topic`: (window start ms, category) -> the values sent
+/// (count, total in cents), in order.
+async fn aggregates(
+    broker: &Broker,
+    topic: &str,
+    expected_messages: usize,
+) -> BTreeMap<(i64, String), Vec<(i64, i64)>> {
+    let records = broker
+        .consume(topic, expected_messages, DEADLINE)
+        .await
+        .expect("reading the aggregates");
+    let mut windows: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for r in records {
+        let key = String::from_utf8(r.key.unwrap_or_default()).expect("UTF-8 key");
+        let value: serde_json::Value =
+            serde_json::from_slice(&r.payload.unwrap_or_default()).expect("JSON value");
+        let start_text = value["window_start"].as_str().expect("window_start");
+        let start = DateTime::parse_from_rfc3339(start_text)
+            .expect("ISO-8601 window_start")
+            .timestamp_millis();
+        let category = value["category"].as_str().expect("category").to_string();
+        assert_eq!(key, format!("{start_text}|{category}"), "message key");
+        let count = value["order_count"].as_i64().expect("order_count");
+        let total = value["total_amount"].as_f64().expect("total_amount");
+        windows
+            .entry((start, category))
+            .or_default()
+            .push((count, (total * 100.0).round() as i64));
+    }
+    windows
+}
+
+#[tokio::test]
+async fn emitted_windows_equal_the_aggregates_of_valid_on_time_events() {
+    let broker = broker().await.expect("no Kafka broker");
+    let topics = topics(broker, "kstream-run", 1).await;
+    let records = generated(7, 6_000);
+    broker
+        .produce_events(&topics.input, &records)
+        .await
+        .expect("producing");
+    let expected = stream_windows(&records).expect("expected windows");
+
+    let config = PipelineConfig {
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..config(broker, &topics, &unique_name("kstream-run"))
+    };
+    let (counts, reason) = run_with_deadline(&config).await;
+
+    assert_eq!(reason, StopReason::Idle);
+    assert_eq!(
+        (
+            counts.read,
+            counts.late,
+            counts.malformed,
+            counts.windows_emitted
+        ),
+        (
+            records.len() as u64,
+            expected.late,
+            expected.malformed,
+            expected.windows.len() as u64
+        ),
+        "(read, late, malformed, windows emitted), counts: {counts:?}"
+    );
+    assert_eq!(
+        counts.read,
+        counts.processed + counts.late + counts.malformed
+    );
+    assert!(counts.micro_batches > 5, "few micro-batches: {counts:?}");
+
+    let emitted = aggregates(broker, &topics.output, expected.windows.len()).await;
+    let once: BTreeMap<_, _> = emitted
+        .into_iter()
+        .map(|(k, values)| {
+            assert_eq!(
+                values.len(),
+                1,
+                "window {k:?} emitted {} times",
+                values.len()
+            );
+            (k, values[0])
+        })
+        .collect();
+    assert_eq!(
+        once, expected.windows,
+        "(start, category) -> (count, cents)"
+    );
+
+    // The malformed payloads are in the dead-letter topic, as they were.
+    let dead = broker
+        .consume(&topics.dlq, expected.malformed as usize, DEADLINE)
+        .await
+        .expect("reading the dead letters");
+    let sent: Vec<&[u8]> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Malformed)
+        .map(|r| r.payload.as_slice())
+        .collect();
+    let got: Vec<&[u8]> = dead
+        .iter()
+        .map(|r| r.payload.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(got, sent, "dead letters");
+}
+
+#[tokio::test]
+async fn a_backlog_on_three_partitions_is_not_dropped_as_late() {
+    let broker = broker().await.expect("no Kafka broker");
+    let topics = topics(broker, "kstream-partitions", 3).await;
+    // Three hours of event time: a chunk of one partition read ahead of the others
+    // spans far more than the 10-minute watermark.
+    let records = generated(13, 9_000);
+    let placed = broker
+        .produce_events(&topics.input, &records)
+        .await
+        .expect("producing");
+    let partitions: Vec<i32> = placed.iter().map(|(p, _)| *p).collect();
+    let expected = stream_windows_by_partition(&records, &partitions).expect("expected windows");
+
+    let config = PipelineConfig {
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..config(broker, &topics, &unique_name("kstream-partitions"))
+    };
+    let (counts, _) = run_with_deadline(&config).await;
+
+    assert_eq!(
+        (
+            counts.read,
+            counts.late,
+            counts.malformed,
+            counts.windows_emitted
+        ),
+        (
+            records.len() as u64,
+            expected.late,
+            expected.malformed,
+            expected.windows.len() as u64
+        ),
+        "(read, late, malformed, windows emitted), counts: {counts:?}"
+    );
+    let emitted = aggregates(broker, &topics.output, expected.windows.len()).await;
+    let once: BTreeMap<_, _> = emitted
+        .into_iter()
+        .map(|(k, values)| {
+            assert_eq!(
+                values.len(),
+                1,
+                "window {k:?} emitted {} times",
+                values.len()
+            );
+            (k, values[0])
+        })
+        .collect();
+    assert_eq!(
+        once, expected.windows,
+        "(start, category) -> (count, cents)"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_mid_stream_loses_no_window() {
+    let broker = broker().await.expect("no Kafka broker");
+    let topics = topics(broker, "kstream-restart", 3).await;
+    let records = generated(11, 6_000);
+    let placed = broker
+        .produce_events(&topics.input, &records)
+        .await
+        .expect("producing");
+    let partitions: Vec<i32> = placed.iter().map(|(p, _)| *p).collect();
+    let expected = stream_windows_by_partition(&records, &partitions).expect("expected windows");
+    let group = unique_name("kstream-restart");
+
+    // First run: stopped half way (like Ctrl-C), with windows still open.
+    let first = PipelineConfig {
+        max_records: Some(records.len() as u64 / 2),
+        ..config(broker, &topics, &group)
+    };
+    let (before, reason) = run_with_deadline(&first).await;
+    assert_eq!(reason, StopReason::Stopped);
+    assert!(
+        before.read >= records.len() as u64 / 2 && before.read < records.len() as u64,
+        "the first run should stop half way: {before:?}"
+    );
+
+    // Second run, same group: resumes, replays the open windows' records, finishes.
+    let second = PipelineConfig {
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..config(broker, &topics, &group)
+    };
+    let (after, reason) = run_with_deadline(&second).await;
+    assert_eq!(reason, StopReason::Idle);
+    assert!(
+        before.read + after.read > records.len() as u64,
+        "the restart replayed nothing, though windows were open: {before:?} then {after:?}"
+    );
+
+    let messages = (before.windows_emitted + after.windows_emitted) as usize;
+    let emitted = aggregates(broker, &topics.output, messages).await;
+    // Each window once: the open windows were rebuilt in full by the second run, the
+    // emitted ones were not sent again.
+    let once: BTreeMap<_, _> = emitted
+        .into_iter()
+        .map(|(k, values)| {
+            assert_eq!(
+                values.len(),
+                1,
+                "window {k:?} sent {} times: {values:?}",
+                values.len()
+            );
+            (k, values[0])
+        })
+        .collect();
+    assert_eq!(
+        once, expected.windows,
+        "(start, category) -> (count, cents)"
+    );
+    assert_eq!(
+        messages,
+        expected.windows.len(),
+        "messages in {}",
+        topics.output
+    );
+}
