@@ -15,7 +15,8 @@
 //!    .select(from_json(col("value").cast("string"), schema).alias("o")).select("o.*")
 //!    .withWatermark("timestamp", "10 minutes")
 //!    .groupBy(window("timestamp", "5 minutes"), "category")
-//!    .agg(count("*").alias("order_count"), sum("amount").alias("total_amount"), avg("amount").alias("avg_amount"))
+//!    .agg(count("*").alias("order_count"), round(sum("amount"), 2).alias("total_amount"),
+//!         round(avg("amount"), 2).alias("avg_amount"))
 //!    .select(to_json(struct("*")).alias("value"))
 //!    .writeStream.format("kafka").option("topic", "order_aggregates").outputMode("append").start())
 //! ```
