@@ -196,8 +196,9 @@ pub fn format_aggregates(windows: &RecordBatch) -> Result<Vec<(String, String)>>
 ///
 /// Sends every `(key, value)` of `messages` to `topic` with `producer`, waits until
 /// every one is delivered (keep them in flight together), and only then commits
-/// `offsets` for `consumer`'s group, synchronously. If a message cannot be queued or
-/// delivered, returns the error and commits nothing.
+/// `offsets` for `consumer`'s group, synchronously (an empty `offsets` commits
+/// nothing: no error). If a message cannot be queued or delivered, returns the error
+/// and commits nothing.
 ///
 /// Spark: `.writeStream.format("kafka").option("topic", "order_aggregates")` with a
 /// `checkpointLocation`.
