@@ -15,6 +15,7 @@
 //! `--show-output` (always with `--bootstrap mock`) the aggregates it wrote.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -83,6 +84,8 @@ async fn main() -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Plain text when the logs go to a file or another program (the launcher).
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     let idle_timeout = args
