@@ -5,5 +5,7 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "kafka_parquet")]
+pub mod kafka_parquet;
 #[cfg(feature = "kafka_stream")]
 pub mod kafka_stream;

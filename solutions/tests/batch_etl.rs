@@ -46,8 +46,11 @@ fn cents(amount: &str) -> i128 {
     units.parse::<i128>().unwrap() * 100 + fraction.parse::<i128>().unwrap()
 }
 
-/// (customer_id, name, city) -> (total cents, order count): left join then group by.
-fn expected_summary(dir: &Path) -> BTreeMap<(String, Option<String>, Option<String>), (i128, i64)> {
+/// (customer_id, name, city) -> (total cents, order count).
+type Summary = BTreeMap<(String, Option<String>, Option<String>), (i128, i64)>;
+
+/// The summary by a left join then a group by, over plain Rust collections.
+fn expected_summary(dir: &Path) -> Summary {
     let mut customers: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for c in read_clean(&dir.join(batch::CUSTOMERS_FILE)) {
         customers

@@ -1,0 +1,1225 @@
+//! The steps of the Kafka → Parquet kata, one test each, then the whole pipeline.
+//!
+//! `cargo test -p kafka_parquet_kata step_04` grades one step; `--features reference`
+//! grades the reference instead of your code. Steps 1, 2, 7 and `end_to_end` use the
+//! broker of `kafka_testkit` (it says which on stderr); steps 3–6 need nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::json::ReaderBuilder;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::Compression;
+use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
+use fixtures::events::{DirtyOptions, EventGenerator, RecordKind, order_event_schema};
+use kafka_parquet_kata::graded as kata;
+use kafka_testkit::{broker, unique_name};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Every wait on the broker ends by then, with a message.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+// ------------------------------------------------------------------ helpers
+
+/// The table a batch prints as, lines sorted after the header (like
+/// `assert_batches_sorted_eq!`), so row order does not matter.
+fn sorted_table(batches: &[RecordBatch]) -> String {
+    let text = pretty_format_batches(batches).unwrap().to_string();
+    let mut lines: Vec<&str> = text.lines().collect();
+    if lines.len() > 4 {
+        let body = lines.len() - 1;
+        lines[3..body].sort_unstable();
+    }
+    lines.join("\n")
+}
+
+/// Fails with both tables when two batches do not hold the same rows.
+#[track_caller]
+fn assert_same_rows(what: &str, expected: &RecordBatch, actual: &RecordBatch) {
+    let (expected, actual) = (
+        sorted_table(std::slice::from_ref(expected)),
+        sorted_table(std::slice::from_ref(actual)),
+    );
+    assert!(
+        expected == actual,
+        "{what}: expected\n{expected}\nbut got\n{actual}"
+    );
+}
+
+/// Fails with a readable message when a schema is not `expected` (names and types,
+/// and nullability when `nullability` is set).
+#[track_caller]
+fn assert_schema(what: &str, expected: &[(&str, DataType)], actual: &SchemaRef) {
+    let actual: Vec<(String, DataType)> = actual
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let expected: Vec<(String, DataType)> = expected
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
+    assert!(
+        expected == actual,
+        "{what}: expected the columns\n  {expected:?}\nbut got\n  {actual:?}"
+    );
+}
+
+/// A batch of `schema` from JSON lines (one object per row).
+fn batch_from_json(schema: SchemaRef, lines: &[&str]) -> RecordBatch {
+    let text = lines.join("\n");
+    let mut reader = ReaderBuilder::new(schema.clone())
+        .build(text.as_bytes())
+        .unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    assert!(reader.next().is_none());
+    batch
+}
+
+fn utc_micros() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn with_position(fields: Vec<Field>) -> Vec<Field> {
+    let mut all = vec![
+        Field::new("kafka_partition", DataType::Int32, false),
+        Field::new("kafka_offset", DataType::Int64, false),
+    ];
+    all.extend(fields);
+    all
+}
+
+/// The columns of step 3's output: position, then the 9 payload fields.
+fn parsed_fields() -> Vec<Field> {
+    with_position(
+        order_event_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect(),
+    )
+}
+
+/// The columns of step 4's output: `timestamp` replaced by `event_time`, last.
+fn timed_fields() -> Vec<Field> {
+    let mut fields: Vec<Field> = parsed_fields()
+        .into_iter()
+        .filter(|f| f.name() != "timestamp")
+        .collect();
+    fields.push(Field::new("event_time", utc_micros(), false));
+    fields
+}
+
+/// The columns of step 5's output.
+fn partitioned_fields() -> Vec<Field> {
+    let mut fields = timed_fields();
+    for name in ["year", "month", "day", "hour"] {
+        fields.push(Field::new(name, DataType::Int32, false));
+    }
+    fields
+}
+
+fn names_and_types(fields: &[Field]) -> Vec<(&str, DataType)> {
+    fields
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect()
+}
+
+fn rejected_columns() -> Vec<(&'static str, DataType)> {
+    vec![
+        ("kafka_partition", DataType::Int32),
+        ("kafka_offset", DataType::Int64),
+        ("reason", DataType::Utf8),
+    ]
+}
+
+fn rejected(rows: &[(i32, i64, &str)]) -> RecordBatch {
+    RecordBatch::try_from_iter(vec![
+        (
+            "kafka_partition",
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+        ),
+        (
+            "kafka_offset",
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))) as ArrayRef,
+        ),
+        (
+            "reason",
+            Arc::new(datafusion::arrow::array::StringArray::from_iter_values(
+                rows.iter().map(|r| r.2),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+/// A consumer of the test broker for `group`, assigned to every partition of `topic`.
+async fn assigned_consumer(topic: &str, partitions: i32, start: Offset) -> BaseConsumer {
+    let broker = broker().await.unwrap();
+    let consumer: BaseConsumer = broker
+        .consumer_config(&unique_name("kp-reader"))
+        .create()
+        .unwrap();
+    assign_all(&consumer, topic, partitions, start);
+    consumer
+}
+
+fn assign_all(consumer: &BaseConsumer, topic: &str, partitions: i32, start: Offset) {
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, start).unwrap();
+    }
+    consumer.assign(&list).unwrap();
+}
+
+/// A micro-batch with the key and value shown as text.
+fn readable(raw: &RecordBatch) -> RecordBatch {
+    let columns: Vec<ArrayRef> = raw
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Binary => cast(c, &DataType::Utf8).unwrap(),
+            _ => c.clone(),
+        })
+        .collect();
+    let fields: Vec<Field> = raw
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The lake read back by DataFusion, partition columns recovered from the paths.
+async fn read_lake(lake: &Path, columns: &[&str]) -> RecordBatch {
+    let ctx = SessionContext::new();
+    let partitions = ["year", "month", "day", "hour"]
+        .iter()
+        .map(|c| (c.to_string(), DataType::Int32))
+        .collect();
+    let df = ctx
+        .read_parquet(
+            lake.to_str().unwrap(),
+            ParquetReadOptions::default().table_partition_cols(partitions),
+        )
+        .await
+        .unwrap()
+        .select_columns(columns)
+        .unwrap()
+        .sort(vec![
+            col("kafka_partition").sort(true, false),
+            col("kafka_offset").sort(true, false),
+        ])
+        .unwrap();
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.unwrap();
+    concat_batches(&schema, &batches).unwrap()
+}
+
+// ------------------------------------------------------------------ steps
+
+#[tokio::test]
+async fn step_01_create_consumer() {
+    let broker = broker().await.unwrap();
+    let topic = unique_name("kp-step1");
+    broker.create_topic(&topic, 2).await.unwrap();
+    let produced = broker
+        .produce(
+            &topic,
+            (0..6)
+                .map(|i| {
+                    (
+                        Some(format!("k{i}").into_bytes()),
+                        format!("v{i}").into_bytes(),
+                    )
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let group = unique_name("kp-step1-group");
+
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
+    // Start where the group left off: it has no offsets yet, so the reset policy decides.
+    assign_all(&consumer, &topic, 2, Offset::Stored);
+    let mut seen = BTreeSet::new();
+    let started = Instant::now();
+    // The records are already there: they arrive in a second or two.
+    while seen.len() < produced.len() && started.elapsed() < Duration::from_secs(15) {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            seen.insert((
+                rdkafka::Message::partition(&message),
+                rdkafka::Message::offset(&message),
+            ));
+        }
+    }
+    let expected: BTreeSet<(i32, i64)> = produced.iter().copied().collect();
+    assert_eq!(
+        seen, expected,
+        "a new group must read every record already in the topic (auto.offset.reset = earliest)"
+    );
+    drop(consumer); // closing commits the positions if auto-commit is on
+
+    let committed = broker.committed_offsets(&group, &topic).await.unwrap();
+    assert!(
+        committed.is_empty(),
+        "nothing may be committed before step 7 does it (enable.auto.commit = false), \
+         but group {group} committed {committed:?}"
+    );
+
+    // The group id is the one given: a commit shows up under it.
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset(&topic, 0, Offset::Offset(1))
+        .unwrap();
+    consumer
+        .commit(&commit, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    let committed = broker.committed_offsets(&group, &topic).await.unwrap();
+    assert_eq!(
+        committed,
+        BTreeMap::from([(0, 1)]),
+        "offsets of group {group}"
+    );
+}
+
+#[tokio::test]
+async fn step_02_read_micro_batch() {
+    let broker = broker().await.unwrap();
+    let topic = unique_name("kp-step2");
+    broker.create_topic(&topic, 2).await.unwrap();
+    let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..8)
+        .map(|i| {
+            let key = (i != 3).then(|| format!("key-{i}").into_bytes());
+            (key, format!("value-{i}").into_bytes())
+        })
+        .collect();
+    let produced = broker.produce(&topic, records.clone()).await.unwrap();
+    let consumer = assigned_consumer(&topic, 2, Offset::Beginning).await;
+
+    // A full batch: max_records reached well before max_wait.
+    let first = kata::read_micro_batch(&consumer, 5, DEADLINE).unwrap();
+    assert_schema(
+        "the micro-batch",
+        &[
+            ("kafka_partition", DataType::Int32),
+            ("kafka_offset", DataType::Int64),
+            ("key", DataType::Binary),
+            ("value", DataType::Binary),
+        ],
+        &first.schema(),
+    );
+    assert_eq!(
+        first.num_rows(),
+        5,
+        "a batch of at most 5 when 8 are waiting"
+    );
+
+    // The rest: fewer than max_records, so the batch ends at max_wait.
+    let started = Instant::now();
+    let rest = kata::read_micro_batch(&consumer, 100, Duration::from_secs(2)).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a batch must end at max_wait (2 s), took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(rest.num_rows(), 3, "the 3 records left");
+
+    let empty = kata::read_micro_batch(&consumer, 100, Duration::from_millis(300)).unwrap();
+    assert_eq!(empty.num_rows(), 0, "nothing left: an empty batch");
+
+    let expected = RecordBatch::try_from_iter(vec![
+        (
+            "kafka_partition",
+            Arc::new(Int32Array::from_iter_values(produced.iter().map(|p| p.0))) as ArrayRef,
+        ),
+        (
+            "kafka_offset",
+            Arc::new(Int64Array::from_iter_values(produced.iter().map(|p| p.1))) as ArrayRef,
+        ),
+        (
+            "key",
+            Arc::new(BinaryArray::from_iter(records.iter().map(|r| r.0.clone()))) as ArrayRef,
+        ),
+        (
+            "value",
+            Arc::new(BinaryArray::from_iter_values(
+                records.iter().map(|r| r.1.clone()),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let all = concat_batches(&first.schema(), &[first, rest]).unwrap();
+    assert_same_rows(
+        "every record once, with its partition, offset, key and value",
+        &readable(&expected),
+        &readable(&all),
+    );
+}
+
+#[test]
+fn step_03_parse_orders() {
+    let valid = r#"{"order_id":"ORD-00000001","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":2,"unit_price":19.99,"amount":39.98,"status":"completed","timestamp":"2026-11-25T14:03:07.123Z"}"#;
+    let null_id = r#"{"order_id":null,"customer_id":"CUST-00002","product_id":"PROD-0002","category":"toys","quantity":1,"unit_price":5.0,"amount":5.0,"status":"pending","timestamp":"2026-11-25T14:04:00.000Z"}"#;
+    let bad_time = r#"{"order_id":"ORD-00000003","customer_id":"CUST-00003","product_id":"PROD-0003","category":"home","quantity":3,"unit_price":10.0,"amount":30.0,"status":"shipped","timestamp":"not a time"}"#;
+    let not_json = r#"{"order_id":"ORD-00000004","customer_id":"CU"#;
+    let csv = "ORD-00000005,CUST-00005,2,39.98";
+    let wrong_type = r#"{"order_id":"ORD-00000006","customer_id":"CUST-00006","product_id":"PROD-0006","category":"books","quantity":"several","unit_price":19.99,"amount":39.98,"status":"completed","timestamp":"2026-11-25T14:05:00.000Z"}"#;
+    let missing = r#"{"order_id":"ORD-00000007","customer_id":"CUST-00007","product_id":"PROD-0007","category":"books","quantity":1,"unit_price":19.99,"status":"completed"}"#;
+    let values: Vec<Option<&[u8]>> = vec![
+        Some(valid.as_bytes()),
+        Some(null_id.as_bytes()),
+        Some(bad_time.as_bytes()),
+        Some(not_json.as_bytes()),
+        Some(csv.as_bytes()),
+        Some(wrong_type.as_bytes()),
+        Some(missing.as_bytes()),
+        None,
+    ];
+    let raw = RecordBatch::try_from_iter(vec![
+        (
+            "kafka_partition",
+            Arc::new(Int32Array::from(vec![0, 1, 0, 1, 0, 1, 0, 1])) as ArrayRef,
+        ),
+        (
+            "kafka_offset",
+            Arc::new(Int64Array::from(vec![10, 20, 11, 21, 12, 22, 13, 23])) as ArrayRef,
+        ),
+        (
+            "key",
+            Arc::new(BinaryArray::from_iter(values.iter().map(|_| None::<&[u8]>))) as ArrayRef,
+        ),
+        ("value", Arc::new(BinaryArray::from(values)) as ArrayRef),
+    ])
+    .unwrap();
+
+    let (orders, malformed) = kata::parse_orders(&raw).unwrap();
+
+    let fields = parsed_fields();
+    assert_schema(
+        "the parsed orders",
+        &names_and_types(&fields),
+        &orders.schema(),
+    );
+    for (expected, actual) in fields.iter().zip(orders.schema().fields()) {
+        assert_eq!(
+            expected.is_nullable(),
+            actual.is_nullable(),
+            "nullability of {} must be as in order_event_schema()",
+            expected.name()
+        );
+    }
+    let expected = batch_from_json(
+        Arc::new(Schema::new(fields)),
+        &[
+            &valid.replacen('{', r#"{"kafka_partition":0,"kafka_offset":10,"#, 1),
+            &null_id.replacen('{', r#"{"kafka_partition":1,"kafka_offset":20,"#, 1),
+            &bad_time.replacen('{', r#"{"kafka_partition":0,"kafka_offset":11,"#, 1),
+        ],
+    );
+    assert_same_rows("the orders that parse", &expected, &orders);
+
+    assert_schema(
+        "the malformed records",
+        &rejected_columns(),
+        &malformed.schema(),
+    );
+    let positions = malformed.project(&[0, 1]).unwrap();
+    let expected = rejected(&[
+        (1, 21, ""),
+        (0, 12, ""),
+        (1, 22, ""),
+        (0, 13, ""),
+        (1, 23, ""),
+    ])
+    .project(&[0, 1])
+    .unwrap();
+    assert_same_rows("the malformed records", &expected, &positions);
+    let reasons = malformed
+        .column(2)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .unwrap();
+    for (row, reason) in reasons.iter().enumerate() {
+        assert!(
+            reason.is_some_and(|r| !r.trim().is_empty()),
+            "every malformed record needs a reason; row {row} of\n{}",
+            pretty_format_batches(std::slice::from_ref(&malformed)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn step_04_to_event_time() {
+    let schema = Arc::new(Schema::new(parsed_fields()));
+    let row = |partition: i32, offset: i64, id: &str, timestamp: &str| {
+        format!(
+            r#"{{"kafka_partition":{partition},"kafka_offset":{offset},"order_id":"{id}","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":9.5,"status":"completed","timestamp":"{timestamp}"}}"#
+        )
+    };
+    let orders = batch_from_json(
+        schema,
+        &[
+            &row(0, 1, "ORD-1", "2026-11-25T14:03:07.123Z"),
+            &row(0, 2, "ORD-2", "2026-11-25T16:30:00.000+02:00"),
+            &row(1, 1, "ORD-3", "2026-11-25T23:59:59.999999Z"),
+            &row(1, 2, "ORD-4", "yesterday"),
+            &row(1, 3, "ORD-5", "2026-02-30T10:00:00Z"),
+        ],
+    );
+
+    let (timed, bad) = kata::to_event_time(&orders).unwrap();
+
+    let fields = timed_fields();
+    assert_schema(
+        "the orders with event_time (timestamp dropped, event_time last)",
+        &names_and_types(&fields),
+        &timed.schema(),
+    );
+    let expected = batch_from_json(
+        Arc::new(Schema::new(fields)),
+        &[
+            r#"{"kafka_partition":0,"kafka_offset":1,"order_id":"ORD-1","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":9.5,"status":"completed","event_time":"2026-11-25T14:03:07.123Z"}"#,
+            r#"{"kafka_partition":0,"kafka_offset":2,"order_id":"ORD-2","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":9.5,"status":"completed","event_time":"2026-11-25T14:30:00Z"}"#,
+            r#"{"kafka_partition":1,"kafka_offset":1,"order_id":"ORD-3","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":9.5,"status":"completed","event_time":"2026-11-25T23:59:59.999999Z"}"#,
+        ],
+    );
+    assert_same_rows("the orders with an event time (UTC)", &expected, &timed);
+
+    assert_schema("the rejected records", &rejected_columns(), &bad.schema());
+    assert_same_rows(
+        "the rejected records",
+        &rejected(&[
+            (1, 2, r#"unparsable timestamp: "yesterday""#),
+            (1, 3, r#"unparsable timestamp: "2026-02-30T10:00:00Z""#),
+        ]),
+        &bad,
+    );
+}
+
+#[test]
+fn step_05_add_partition_columns() {
+    let schema = Arc::new(Schema::new(timed_fields()));
+    let row = |offset: i64, time: &str| {
+        format!(
+            r#"{{"kafka_partition":0,"kafka_offset":{offset},"order_id":"ORD-{offset}","customer_id":"CUST-00001","product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":9.5,"status":"completed","event_time":"{time}"}}"#
+        )
+    };
+    let times = [
+        "2026-11-25T14:03:07.123Z",
+        "2026-11-25T14:59:59.999Z",
+        "2026-11-25T15:00:00Z",
+        "2026-12-31T23:59:59.999999Z",
+        "2027-01-01T00:00:00Z",
+        "2028-02-29T07:15:00Z",
+    ];
+    let lines: Vec<String> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| row(i as i64, t))
+        .collect();
+    let orders = batch_from_json(
+        schema,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let partitioned = kata::add_partition_columns(&orders).unwrap();
+
+    assert_schema(
+        "the orders with partition columns",
+        &names_and_types(&partitioned_fields()),
+        &partitioned.schema(),
+    );
+    let shown = partitioned.project(&[1, 10, 11, 12, 13, 14]).unwrap();
+    datafusion::assert_batches_sorted_eq!(
+        [
+            "+--------------+-----------------------------+------+-------+-----+------+",
+            "| kafka_offset | event_time                  | year | month | day | hour |",
+            "+--------------+-----------------------------+------+-------+-----+------+",
+            "| 0            | 2026-11-25T14:03:07.123Z    | 2026 | 11    | 25  | 14   |",
+            "| 1            | 2026-11-25T14:59:59.999Z    | 2026 | 11    | 25  | 14   |",
+            "| 2            | 2026-11-25T15:00:00Z        | 2026 | 11    | 25  | 15   |",
+            "| 3            | 2026-12-31T23:59:59.999999Z | 2026 | 12    | 31  | 23   |",
+            "| 4            | 2027-01-01T00:00:00Z        | 2027 | 1     | 1   | 0    |",
+            "| 5            | 2028-02-29T07:15:00Z        | 2028 | 2     | 29  | 7    |",
+            "+--------------+-----------------------------+------+-------+-----+------+",
+        ],
+        &[shown]
+    );
+    assert_same_rows(
+        "the other columns, unchanged",
+        &orders,
+        &partitioned
+            .project(&(0..orders.num_columns()).collect::<Vec<_>>())
+            .unwrap(),
+    );
+}
+
+#[test]
+fn step_06_filter_invalid() {
+    let schema = Arc::new(Schema::new(partitioned_fields()));
+    let row = |offset: i64, order_id: &str, customer_id: &str, amount: f64| {
+        format!(
+            r#"{{"kafka_partition":2,"kafka_offset":{offset},"order_id":{order_id},"customer_id":{customer_id},"product_id":"PROD-0001","category":"books","quantity":1,"unit_price":9.5,"amount":{amount},"status":"completed","event_time":"2026-11-25T14:03:07Z","year":2026,"month":11,"day":25,"hour":14}}"#
+        )
+    };
+    let lines = [
+        row(1, r#""ORD-1""#, r#""CUST-1""#, 9.5),
+        row(2, "null", r#""CUST-2""#, 9.5),
+        row(3, r#""ORD-3""#, "null", 9.5),
+        row(4, r#""ORD-4""#, r#""CUST-4""#, -9.5),
+        row(5, "null", "null", -1.0),
+        row(6, r#""ORD-6""#, "null", -1.0),
+        row(7, r#""ORD-7""#, r#""CUST-7""#, 0.0),
+    ];
+    let orders = batch_from_json(
+        schema,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let (valid, bad) = kata::filter_invalid(&orders).unwrap();
+
+    assert_schema(
+        "the valid orders",
+        &names_and_types(&partitioned_fields()),
+        &valid.schema(),
+    );
+    datafusion::assert_batches_sorted_eq!(
+        [
+            "+--------------+----------+-------------+--------+",
+            "| kafka_offset | order_id | customer_id | amount |",
+            "+--------------+----------+-------------+--------+",
+            "| 1            | ORD-1    | CUST-1      | 9.5    |",
+            "| 7            | ORD-7    | CUST-7      | 0.0    |",
+            "+--------------+----------+-------------+--------+",
+        ],
+        &[valid.project(&[1, 2, 3, 8]).unwrap()]
+    );
+    assert_schema("the rejected orders", &rejected_columns(), &bad.schema());
+    assert_same_rows(
+        "the rejected orders, each with the first rule it breaks",
+        &rejected(&[
+            (2, 2, "null order_id"),
+            (2, 3, "null customer_id"),
+            (2, 4, "negative amount"),
+            (2, 5, "null order_id"),
+            (2, 6, "null customer_id"),
+        ]),
+        &bad,
+    );
+}
+
+#[tokio::test]
+async fn step_07_commit_batch() {
+    let broker = broker().await.unwrap();
+    let topic = unique_name("kp-step7");
+    broker.create_topic(&topic, 2).await.unwrap();
+    let group = unique_name("kp-step7-group");
+    let consumer: BaseConsumer = broker.consumer_config(&group).create().unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let checkpoint = tempfile::tempdir().unwrap();
+
+    let schema = Arc::new(Schema::new(partitioned_fields()));
+    let row = |partition: i32, offset: i64, time: &str, hour_path: (i32, i32, i32, i32)| {
+        let (year, month, day, hour) = hour_path;
+        format!(
+            r#"{{"kafka_partition":{partition},"kafka_offset":{offset},"order_id":"ORD-{partition}-{offset}","customer_id":"CUST-1","product_id":"PROD-0001","category":"books","quantity":2,"unit_price":9.5,"amount":19.0,"status":"completed","event_time":"{time}","year":{year},"month":{month},"day":{day},"hour":{hour}}}"#
+        )
+    };
+    let first = [
+        row(0, 0, "2026-11-25T14:03:07.123Z", (2026, 11, 25, 14)),
+        row(0, 1, "2026-11-25T14:59:00Z", (2026, 11, 25, 14)),
+        row(1, 0, "2026-11-25T15:00:00Z", (2026, 11, 25, 15)),
+        row(0, 2, "2026-12-01T00:30:00Z", (2026, 12, 1, 0)),
+    ];
+    let batch = batch_from_json(
+        schema.clone(),
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let offsets = |list: &[(i32, i64)]| {
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in list {
+            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
+                .unwrap();
+        }
+        tpl
+    };
+
+    let files = kata::commit_batch(
+        &consumer,
+        &batch,
+        lake.path(),
+        checkpoint.path(),
+        0,
+        &offsets(&[(0, 3), (1, 1)]),
+    )
+    .await
+    .unwrap();
+
+    // The layout: hive directories, Parquet files only, all of them returned.
+    let on_disk = files_under(lake.path());
+    let dirs: BTreeSet<String> = on_disk
+        .iter()
+        .map(|f| f.parent().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        dirs,
+        BTreeSet::from([
+            "year=2026/month=11/day=25/hour=14".to_string(),
+            "year=2026/month=11/day=25/hour=15".to_string(),
+            "year=2026/month=12/day=1/hour=0".to_string(),
+        ]),
+        "the partition directories (files: {on_disk:?})"
+    );
+    for file in &on_disk {
+        assert!(
+            file.extension().is_some_and(|e| e == "parquet"),
+            "only .parquet files in the lake (temporary files renamed), found {}",
+            file.display()
+        );
+    }
+    let returned: BTreeSet<PathBuf> = files
+        .iter()
+        .map(|f| f.strip_prefix(lake.path()).unwrap_or(f).to_path_buf())
+        .collect();
+    assert_eq!(
+        returned,
+        on_disk.iter().cloned().collect(),
+        "the files returned"
+    );
+
+    // The files: Snappy, every column but the partition columns.
+    let data_fields: Vec<Field> = timed_fields();
+    for file in &on_disk {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(lake.path().join(file)).unwrap(),
+        )
+        .unwrap();
+        assert_schema(
+            &format!("the columns of {}", file.display()),
+            &names_and_types(&data_fields),
+            reader.schema(),
+        );
+        for column in reader.metadata().row_group(0).columns() {
+            assert_eq!(
+                column.compression(),
+                Compression::SNAPPY,
+                "compression of {} in {}",
+                column.column_path(),
+                file.display()
+            );
+        }
+    }
+
+    // The content, partition columns read back from the paths.
+    let names: Vec<String> = partitioned_fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let all_columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    let back = read_lake(lake.path(), &all_columns).await;
+    assert_same_rows("the lake read back", &batch, &back);
+
+    // The checkpoint, then Kafka.
+    let read_checkpoint = || {
+        let path = checkpoint.path().join("checkpoint.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let saved = read_checkpoint();
+    assert_eq!(saved["batch_id"], 0, "batch_id in {saved}");
+    assert_eq!(saved["topic"], topic.as_str(), "topic in {saved}");
+    assert_eq!(
+        saved["offsets"],
+        serde_json::json!({"0": 3, "1": 1}),
+        "offsets in {saved}"
+    );
+    assert_eq!(
+        broker.committed_offsets(&group, &topic).await.unwrap(),
+        BTreeMap::from([(0, 3), (1, 1)]),
+        "the offsets committed to Kafka for group {group}"
+    );
+
+    // A second batch adds files next to the first batch's, never over them.
+    let second = [
+        row(0, 3, "2026-11-25T14:10:00Z", (2026, 11, 25, 14)),
+        row(1, 1, "2026-11-25T15:10:00Z", (2026, 11, 25, 15)),
+    ];
+    let batch2 = batch_from_json(
+        schema,
+        &second.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    kata::commit_batch(
+        &consumer,
+        &batch2,
+        lake.path(),
+        checkpoint.path(),
+        1,
+        &offsets(&[(0, 4), (1, 2)]),
+    )
+    .await
+    .unwrap();
+    let back = read_lake(lake.path(), &all_columns).await;
+    let both = concat_batches(&batch.schema(), &[batch, batch2]).unwrap();
+    assert_same_rows("the lake after two batches", &both, &back);
+    let saved = read_checkpoint();
+    assert_eq!(saved["batch_id"], 1, "batch_id in {saved}");
+    assert_eq!(
+        saved["offsets"],
+        serde_json::json!({"0": 4, "1": 2}),
+        "offsets in {saved}"
+    );
+    assert_eq!(
+        broker.committed_offsets(&group, &topic).await.unwrap(),
+        BTreeMap::from([(0, 4), (1, 2)]),
+        "the offsets committed to Kafka after the second batch"
+    );
+}
+
+/// Your seven steps together: generated orders (some invalid, some malformed) from
+/// Kafka into the lake, in micro-batches.
+#[tokio::test]
+async fn end_to_end() {
+    let broker = broker().await.unwrap();
+    let topic = unique_name("kp-e2e");
+    broker.create_topic(&topic, 3).await.unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T13:50:00Z")
+        .unwrap()
+        .to_utc();
+    let dirty = DirtyOptions {
+        late_fraction: 0.02,
+        invalid_fraction: 0.05,
+        malformed_fraction: 0.03,
+    };
+    let records = EventGenerator::new(42, start, 2.0, dirty)
+        .unwrap()
+        .generate(3_000);
+    broker.produce_events(&topic, &records).await.unwrap();
+    let expected_ids: BTreeSet<String> = records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Valid | RecordKind::Late))
+        .map(|r| r.key.clone().unwrap())
+        .collect();
+    let expected_rejected = records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Invalid | RecordKind::Malformed))
+        .count();
+
+    let group = unique_name("kp-e2e-group");
+    let lake = tempfile::tempdir().unwrap();
+    let checkpoint = tempfile::tempdir().unwrap();
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
+    assign_all(&consumer, &topic, 3, Offset::Stored);
+
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let (mut read, mut rejected) = (0, 0);
+    let started = Instant::now();
+    let mut batch_id = 0;
+    while read < records.len() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "read {read} of {} records within {DEADLINE:?}",
+            records.len()
+        );
+        let raw = kata::read_micro_batch(&consumer, 1_000, Duration::from_millis(500)).unwrap();
+        if raw.num_rows() == 0 {
+            continue;
+        }
+        read += raw.num_rows();
+        let (parsed, malformed) = kata::parse_orders(&raw).unwrap();
+        let (timed, bad_time) = kata::to_event_time(&parsed).unwrap();
+        let partitioned = kata::add_partition_columns(&timed).unwrap();
+        let (valid, invalid) = kata::filter_invalid(&partitioned).unwrap();
+        rejected += malformed.num_rows() + bad_time.num_rows() + invalid.num_rows();
+        let partitions = raw.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+        let offsets = raw.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        for (p, o) in partitions.values().iter().zip(offsets.values()) {
+            let e = next.entry(*p).or_default();
+            *e = (*e).max(o + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in &next {
+            tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
+                .unwrap();
+        }
+        kata::commit_batch(
+            &consumer,
+            &valid,
+            lake.path(),
+            checkpoint.path(),
+            batch_id,
+            &tpl,
+        )
+        .await
+        .unwrap();
+        batch_id += 1;
+    }
+    assert_eq!(read, records.len(), "records read");
+    assert_eq!(
+        rejected, expected_rejected,
+        "records rejected (invalid + malformed)"
+    );
+
+    let back = read_lake(
+        lake.path(),
+        &["kafka_partition", "kafka_offset", "order_id"],
+    )
+    .await;
+    // DataFusion reads strings as Utf8View.
+    let ids = cast(back.column(2), &DataType::Utf8).unwrap();
+    let ids: Vec<String> = ids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .unwrap()
+        .iter()
+        .map(|i| i.expect("no null order_id in the lake").to_string())
+        .collect();
+    assert_eq!(ids.len(), expected_ids.len(), "rows in the lake");
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        expected_ids,
+        "the order ids in the lake"
+    );
+    assert_eq!(
+        broker.committed_offsets(&group, &topic).await.unwrap(),
+        next,
+        "the offsets committed at the end"
+    );
+}
+
+/// The reference binary survives `kill -9` at random moments: 200,000 orders (some
+/// invalid, some malformed) end up in the lake exactly once and in the dead-letter topic
+/// exactly once. Real broker only (the mock cluster lives inside one process).
+#[cfg(feature = "reference")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_exactly_once_under_kill_9() {
+    use rand::Rng;
+    use std::process::{Command, Stdio};
+
+    const EVENTS: usize = 200_000;
+    const KILLS: usize = 10;
+
+    let broker = broker().await.unwrap();
+    if broker.kind() == kafka_testkit::BrokerKind::Mock {
+        eprintln!(
+            "SKIPPED reference_exactly_once_under_kill_9: it needs a real broker (the mock \
+             cluster dies with the process it lives in). Run it with \
+             `scripts/kafka-local up` and `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092`."
+        );
+        return;
+    }
+    let started = Instant::now();
+    let binary = reference_binary();
+    eprintln!(
+        "reference binary ready in {:?}: {}",
+        started.elapsed(),
+        binary.0.display()
+    );
+    let started = Instant::now();
+
+    let topic = unique_name("kp-kill");
+    let dlq = unique_name("kp-kill-dlq");
+    broker.create_topic(&topic, 3).await.unwrap();
+    broker.create_topic(&dlq, 1).await.unwrap();
+    let dirty = DirtyOptions {
+        late_fraction: 0.01,
+        invalid_fraction: 0.02,
+        malformed_fraction: 0.01,
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let records = EventGenerator::new(2026, start, 50.0, dirty)
+        .unwrap()
+        .generate(EVENTS);
+    let positions = broker.produce_events(&topic, &records).await.unwrap();
+    let expected_ids: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Valid | RecordKind::Late))
+        .map(|r| r.key.as_deref().unwrap())
+        .collect();
+    let expected_dead: BTreeSet<(i32, i64)> = records
+        .iter()
+        .zip(&positions)
+        .filter(|(r, _)| matches!(r.kind, RecordKind::Invalid | RecordKind::Malformed))
+        .map(|(_, p)| *p)
+        .collect();
+    eprintln!(
+        "produced {EVENTS} orders in {:?}: {} for the lake, {} for the dead-letter topic",
+        started.elapsed(),
+        expected_ids.len(),
+        expected_dead.len()
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let lake = work.path().join("lake");
+    let checkpoint = work.path().join("checkpoint");
+    let group = unique_name("kp-kill-group");
+    let run = |idle_timeout_s: &str, log: usize| {
+        let log = std::fs::File::create(work.path().join(format!("run-{log:02}.log"))).unwrap();
+        Command::new(&binary.0)
+            .env("LD_LIBRARY_PATH", &binary.1)
+            .args(["--bootstrap", broker.bootstrap_servers(), "--topic", &topic])
+            .args(["--dlq", &dlq, "--group", &group, "--max-batch", "2000"])
+            .arg("--output")
+            .arg(&lake)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .args(["--idle-timeout-s", idle_timeout_s])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let progress = || {
+        std::fs::read_to_string(checkpoint.join("checkpoint.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |c| c["totals"]["read"].as_u64().unwrap_or(0))
+    };
+
+    let mut mid_ingestion = 0;
+    for kill in 1..=KILLS {
+        let mut child = run("60", kill);
+        // A restart takes about a second (fencing the killed process's transaction),
+        // so the moments cover start-up, recovery and batches being written.
+        let delay = Duration::from_millis(rand::rng().random_range(100..=2_500));
+        tokio::time::sleep(delay).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run {kill} exited before its kill; see {}",
+            work.path().join(format!("run-{kill:02}.log")).display()
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let read = progress();
+        if read < EVENTS as u64 {
+            mid_ingestion += 1;
+        }
+        eprintln!("kill -9 #{kill} after {delay:?}: {read} records checkpointed");
+    }
+
+    // As if the last kill had hit while batch N+1 was being written: a file of that batch
+    // and a temporary file. The restart must delete both (the first is not even Parquet).
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let in_flight = committed["batch_id"].as_u64().unwrap() + 1;
+    let hour = lake.join("year=2026/month=11/day=25/hour=12");
+    std::fs::create_dir_all(&hour).unwrap();
+    let stray = [
+        hour.join(format!(
+            "part-{in_flight:010}-0000000000000000.snappy.parquet"
+        )),
+        hour.join(".part-half-written.snappy.parquet.tmp"),
+    ];
+    for file in &stray {
+        std::fs::write(file, b"half a batch").unwrap();
+    }
+
+    // The last run, undisturbed, until it has been idle for 3 s.
+    let mut child = run("3", 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the final run did not finish within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let final_log = std::fs::read_to_string(work.path().join("run-00.log")).unwrap();
+    assert!(
+        status.success(),
+        "the final run failed: {status}\n{final_log}"
+    );
+    let logs: Vec<String> = (0..=KILLS)
+        .map(|run| std::fs::read_to_string(work.path().join(format!("run-{run:02}.log"))).unwrap())
+        .collect();
+    let restarts_with = |what: &str| logs.iter().filter(|l| l.contains(what)).count();
+    eprintln!(
+        "{mid_ingestion} of {KILLS} kills hit the ingestion before it was done; restarts that \
+         removed a half-written batch: {}, that replayed a Kafka transaction: {}; final run:\n{}",
+        restarts_with("removing a file of an uncommitted batch"),
+        restarts_with("replaying the last batch's transaction"),
+        final_log.lines().last().unwrap_or_default()
+    );
+    assert!(
+        mid_ingestion >= KILLS / 2,
+        "only {mid_ingestion} of {KILLS} kills happened before the lake was complete"
+    );
+
+    // The lake: every valid order once.
+    let back = read_lake(&lake, &["kafka_partition", "kafka_offset", "order_id"]).await;
+    let ids = cast(back.column(2), &DataType::Utf8).unwrap();
+    let ids = ids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .unwrap();
+    let in_lake: BTreeSet<&str> = ids.iter().map(|i| i.unwrap()).collect();
+    assert_eq!(in_lake.len(), ids.len(), "duplicate order_id in the lake");
+    assert_eq!(ids.len(), expected_ids.len(), "rows in the lake");
+    assert!(
+        in_lake == expected_ids,
+        "the lake's order ids are not the valid orders produced"
+    );
+
+    // The dead-letter topic: every rejected record once (committed transactions only).
+    let dead = read_dead_letters(broker.bootstrap_servers(), &dlq, expected_dead.len()).await;
+    let distinct: BTreeSet<(i32, i64)> = dead.iter().copied().collect();
+    assert_eq!(distinct.len(), dead.len(), "duplicate dead letters");
+    assert_eq!(dead.len(), expected_dead.len(), "dead letters");
+    assert!(
+        distinct == expected_dead,
+        "the dead letters are not the rejected records"
+    );
+    eprintln!(
+        "exactly once after {KILLS} kills, in {:?}",
+        started.elapsed()
+    );
+}
+
+/// The release build of `kafka_to_parquet` (or `KAFKA_TO_PARQUET_BIN`, a binary built
+/// before) and the library path it runs with.
+#[cfg(feature = "reference")]
+fn reference_binary() -> (PathBuf, String) {
+    let executable = match std::env::var_os("KAFKA_TO_PARQUET_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => build_reference_binary(),
+    };
+    assert!(
+        executable.is_file(),
+        "no kafka_to_parquet binary at {}",
+        executable.display()
+    );
+    // prefer-dynamic: the binary needs the release DataFusion library and Rust's std.
+    let dir = executable.parent().unwrap();
+    let library_path = format!(
+        "{}:{}:{}",
+        dir.join("deps").display(),
+        dir.display(),
+        std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
+    );
+    (executable, library_path)
+}
+
+/// `cargo build --release` of the reference binary; its path.
+#[cfg(feature = "reference")]
+fn build_reference_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The release profile has its own build lock, so this does not wait on `cargo test`.
+    let output = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "solutions",
+            "--bin",
+            "kafka_to_parquet",
+        ])
+        .args(["--message-format", "json-render-diagnostics"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building the reference binary failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kafka_to_parquet")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the kafka_to_parquet executable")
+}
+
+/// The (partition, offset) each committed dead letter of `topic` came from.
+#[cfg(feature = "reference")]
+async fn read_dead_letters(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i32, i64)> {
+    use rdkafka::Message;
+    use rdkafka::message::Headers;
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("kp-dlq-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    assign_all(&consumer, topic, 1, Offset::Beginning);
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut dead = Vec::with_capacity(expected);
+        loop {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "read {} dead letters (expected {expected}) within {DEADLINE:?}",
+                dead.len()
+            );
+            match consumer.poll(Duration::from_millis(500)) {
+                None => continue,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => panic!("reading the dead letters: {e}"),
+                Some(Ok(m)) => {
+                    let header = |key: &str| -> String {
+                        let headers = m.headers().expect("a dead letter has headers");
+                        let h = headers.iter().find(|h| h.key == key).unwrap_or_else(|| {
+                            panic!("dead letter at offset {} without {key}", m.offset())
+                        });
+                        String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+                    };
+                    assert!(
+                        !header("dlq.reason").is_empty(),
+                        "a dead letter without a reason"
+                    );
+                    dead.push((
+                        header("dlq.partition").parse().unwrap(),
+                        header("dlq.offset").parse().unwrap(),
+                    ));
+                }
+            }
+        }
+        consumer.unassign().unwrap();
+        dead
+    })
+    .await
+    .unwrap()
+}
