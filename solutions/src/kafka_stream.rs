@@ -15,7 +15,8 @@
 //!    .select(from_json(col("value").cast("string"), schema).alias("o")).select("o.*")
 //!    .withWatermark("timestamp", "10 minutes")
 //!    .groupBy(window("timestamp", "5 minutes"), "category")
-//!    .agg(count("*").alias("order_count"), sum("amount").alias("total_amount"), avg("amount").alias("avg_amount"))
+//!    .agg(count("*").alias("order_count"), round(sum("amount"), 2).alias("total_amount"),
+//!         round(avg("amount"), 2).alias("avg_amount"))
 //!    .select(to_json(struct("*")).alias("value"))
 //!    .writeStream.format("kafka").option("topic", "order_aggregates").outputMode("append").start())
 //! ```
@@ -596,7 +597,8 @@ pub fn format_aggregates(windows: &RecordBatch) -> Result<Vec<(String, String)>>
 // ---------------------------------------------------------------------------------
 
 /// Step 7: sends every `(key, value)` to `topic`, waits until all are delivered, and
-/// only then commits `offsets` for the consumer's group (synchronously).
+/// only then commits `offsets` for the consumer's group (synchronously; nothing to
+/// commit if `offsets` is empty).
 pub async fn write_and_commit(
     producer: &FutureProducer,
     consumer: &StreamConsumer,
@@ -610,9 +612,11 @@ pub async fn write_and_commit(
     send_all(producer, records)
         .await
         .with_context(|| format!("writing {} messages to topic {topic}", messages.len()))?;
-    consumer
-        .commit(offsets, CommitMode::Sync)
-        .context("committing the consumed offsets")?;
+    if offsets.count() > 0 {
+        consumer
+            .commit(offsets, CommitMode::Sync)
+            .context("committing the consumed offsets")?;
+    }
     Ok(())
 }
 

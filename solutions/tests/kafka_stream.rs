@@ -300,4 +300,13 @@ async fn a_restart_mid_stream_loses_no_window() {
         "messages in {}",
         topics.output
     );
+
+    // A third run finds everything done: nothing read, nothing sent.
+    let (third, reason) = run_with_deadline(&second).await;
+    assert_eq!(reason, StopReason::Idle);
+    assert_eq!(
+        (third.read, third.windows_emitted),
+        (0, 0),
+        "after a complete run: {third:?}"
+    );
 }

@@ -1,18 +1,33 @@
 //! # Kafka streaming kata: `orders` -> 5-minute totals per category -> `order_aggregates`
 //!
-//! Seven steps of the streaming query below, written with rdkafka and Arrow. Replace
-//! each `todo!()` with your code; `cargo test -p kafka_stream_kata step_03` grades
-//! one step, `cargo test -p kafka_stream_kata` all of them and the end-to-end run.
-//! The tests of steps 1, 2 and 7 (and `end_to_end`) need a broker: they use
-//! `KAFKA_BOOTSTRAP_SERVERS` if set, else Docker, else librdkafka's built-in mock.
+//! The streaming classic: read order events from Kafka, parse them with an explicit
+//! schema, drop what is too late behind a watermark, total them per 5-minute window
+//! and category, and write the totals back to Kafka.
+//! Target: 20 minutes from memory (expert: 15).
+//!
+//! Write the seven steps below. Each has its own test, so do them in any order:
+//!
+//! ```text
+//! cargo test -p kafka_stream_kata            # every step, as a checklist
+//! cargo test -p kafka_stream_kata step_03    # one step
+//! cargo practice kafka                       # guided mode: hints, timer, re-run on save
+//! git checkout -- katas/kafka_stream_kata    # start over
+//! ```
+//!
+//! Steps 3 to 6 are pure functions. The tests of steps 1, 2 and 7 (and `end_to_end`)
+//! need a broker: `KAFKA_BOOTSTRAP_SERVERS` if set, else Docker, else librdkafka's
+//! built-in mock cluster (nothing to install).
+//!
+//! The query, in Spark:
 //!
 //! ```python
 //! (spark.readStream.format("kafka").option("subscribe", "orders").load()        # 1, 2
 //!    .select(from_json(col("value").cast("string"), schema).alias("o"))        # 3
 //!    .select("o.*").withWatermark("timestamp", "10 minutes")                    # 4
 //!    .groupBy(window("timestamp", "5 minutes"), "category")                     # 5
-//!    .agg(count("*").alias("order_count"), sum("amount").alias("total_amount"),
-//!         avg("amount").alias("avg_amount"))
+//!    .agg(count("*").alias("order_count"),
+//!         round(sum("amount"), 2).alias("total_amount"),
+//!         round(avg("amount"), 2).alias("avg_amount"))
 //!    .select(to_json(struct("*")).alias("value"))                               # 6
 //!    .writeStream.format("kafka").option("topic", "order_aggregates").start())  # 7
 //! ```
@@ -181,8 +196,9 @@ pub fn format_aggregates(windows: &RecordBatch) -> Result<Vec<(String, String)>>
 ///
 /// Sends every `(key, value)` of `messages` to `topic` with `producer`, waits until
 /// every one is delivered (keep them in flight together), and only then commits
-/// `offsets` for `consumer`'s group, synchronously. If a message cannot be queued or
-/// delivered, returns the error and commits nothing.
+/// `offsets` for `consumer`'s group, synchronously (an empty `offsets` commits
+/// nothing: no error). If a message cannot be queued or delivered, returns the error
+/// and commits nothing.
 ///
 /// Spark: `.writeStream.format("kafka").option("topic", "order_aggregates")` with a
 /// `checkpointLocation`.

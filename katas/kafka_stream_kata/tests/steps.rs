@@ -834,6 +834,17 @@ async fn step_07_write_and_commit() {
         "committed offsets of {input}"
     );
 
+    // Nothing read, nothing to write (an idle pipeline): no error.
+    kata::write_and_commit(
+        &producer,
+        &consumer,
+        &output,
+        &[],
+        &TopicPartitionList::new(),
+    )
+    .await
+    .expect("write_and_commit of nothing returned an error");
+
     // A message that cannot be sent (larger than message.max.bytes): an error, and the
     // offsets are not committed.
     let too_big = vec![("big".to_string(), "x".repeat(2_000_000))];

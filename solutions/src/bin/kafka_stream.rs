@@ -11,15 +11,18 @@
 //! Without `--idle-timeout-s` it runs until Ctrl-C, then stops cleanly: the last
 //! micro-batch is committed, the open windows stay for the next run (same group),
 //! which replays their records. With it, it stops once no record arrived for that
-//! long, after emitting every open window. It prints the counts at the end.
+//! long, after emitting every open window. It prints the counts at the end, and with
+//! `--show-output` (always with `--bootstrap mock`) the aggregates it wrote.
 
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use chrono::{DurationRound, TimeDelta, Utc};
 use clap::Parser;
 use fixtures::events::{DirtyOptions, EventGenerator};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -68,6 +71,10 @@ struct Args {
     /// Also print the final counts as one JSON line on stdout.
     #[arg(long)]
     summary_json: bool,
+    /// At the end, read back and print the aggregates this run wrote (always on with
+    /// `--bootstrap mock`).
+    #[arg(long)]
+    show_output: bool,
 }
 
 #[tokio::main]
@@ -77,6 +84,8 @@ async fn main() -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Plain text when the logs go to a file or another program (the launcher).
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     let idle_timeout = args
@@ -110,6 +119,14 @@ async fn main() -> Result<()> {
     };
     info!(?config, "starting");
 
+    // Where this run's aggregates will start, to print them at the end.
+    let show_output = args.show_output || mock.is_some();
+    let output_start = if show_output {
+        Some(topic_ends(&bootstrap, &args.output)?)
+    } else {
+        None
+    };
+
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             // No signal handler: run until idle or max records instead.
@@ -130,8 +147,8 @@ async fn main() -> Result<()> {
         counts.malformed
     );
 
-    if mock.is_some() {
-        print_aggregates(&bootstrap, &args.output, counts.windows_emitted).await?;
+    if let Some(start) = output_start {
+        print_aggregates(&bootstrap, &args.output, start, counts.windows_emitted).await?;
     }
     Ok(())
 }
@@ -200,17 +217,61 @@ async fn start_mock(
     Ok(mock)
 }
 
-/// Reads the aggregates back from the (mock) output topic and prints them.
-async fn print_aggregates(bootstrap: &str, topic: &str, expected: u64) -> Result<()> {
+/// The end offset of each partition of `topic` (none if it does not exist yet).
+fn topic_ends(bootstrap: &str, topic: &str) -> Result<HashMap<i32, i64>> {
+    let consumer = metadata_client(bootstrap)?;
+    let mut ends = HashMap::new();
+    for partition in partitions(&consumer, topic)? {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, TIMEOUT)
+            .with_context(|| format!("reading the offsets of {topic}/{partition}"))?;
+        ends.insert(partition, high);
+    }
+    Ok(ends)
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn metadata_client(bootstrap: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating a client to read the output offsets")
+}
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .with_context(|| format!("reading the metadata of topic {topic}"))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
+/// Reads back the `expected` aggregates written after `start` and prints them.
+async fn print_aggregates(
+    bootstrap: &str,
+    topic: &str,
+    start: HashMap<i32, i64>,
+    expected: u64,
+) -> Result<()> {
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions(&metadata_client(bootstrap)?, topic)? {
+        let offset = start
+            .get(&partition)
+            .map_or(Offset::Beginning, |&o| Offset::Offset(o));
+        assignment.add_partition_offset(topic, partition, offset)?;
+    }
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "kafka-stream-demo-reader")
+        .set("group.id", "kafka-stream-output-reader")
         .set("enable.auto.commit", "false")
         .create()
         .context("creating the reader of the aggregates")?;
-    let mut partitions = TopicPartitionList::new();
-    partitions.add_partition_offset(topic, 0, Offset::Beginning)?;
-    consumer.assign(&partitions)?;
+    consumer.assign(&assignment)?;
     println!("{topic}:");
     for _ in 0..expected {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
