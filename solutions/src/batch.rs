@@ -22,6 +22,7 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::error::Result;
 use datafusion::functions::expr_fn::now;
 use datafusion::functions_aggregate::expr_fn::{avg, count, sum};
+use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::*;
 use fixtures::batch::{customers_schema, orders_schema};
 use tracing::info;
@@ -189,8 +190,8 @@ pub async fn run(
         .await
         .context("opening the input CSV files")?;
 
-    let (customers, c) = clean_counted(customers, customers_csv, &customers_schema()).await?;
-    let (orders, o) = clean_counted(orders, orders_csv, &orders_schema()).await?;
+    let (customers, c) = clean_counted(&ctx, customers, customers_csv, &customers_schema()).await?;
+    let (orders, o) = clean_counted(&ctx, orders, orders_csv, &orders_schema()).await?;
     info!(
         rows = c.0,
         with_nulls = c.1,
@@ -238,14 +239,18 @@ pub async fn run(
     })
 }
 
-/// Parses a source once into memory and cleans it; returns (read, with nulls, duplicates).
+/// Reads and cleans a source in one pass, keeping the result in memory; returns it with
+/// (rows read, rows with a null, duplicate rows), taken from the plan's metrics so that
+/// counting costs no second pass over the data.
 async fn clean_counted(
+    ctx: &SessionContext,
     df: DataFrame,
     path: &Path,
     schema: &Schema,
 ) -> anyhow::Result<(DataFrame, (usize, usize, usize))> {
-    let raw = match df.cache().await {
-        Ok(raw) => raw,
+    let plan = clean(df)?.create_physical_plan().await?;
+    let batches = match collect(plan.clone(), ctx.task_ctx()).await {
+        Ok(batches) => batches,
         Err(error) => {
             // DataFusion's parse errors do not always say where; find the first bad value.
             return Err(match locate_bad_value(path, schema) {
@@ -254,11 +259,24 @@ async fn clean_counted(
             });
         }
     };
-    let read = raw.clone().count().await?;
-    let non_null = drop_nulls(raw.clone())?.count().await?;
-    let cleaned = clean(raw)?.cache().await?;
-    let kept = cleaned.clone().count().await?;
+    let read = output_rows(plan.as_ref(), "DataSourceExec");
+    let non_null = output_rows(plan.as_ref(), "FilterExec");
+    let kept = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let cleaned = ctx.read_batches(batches)?;
     Ok((cleaned, (read, read - non_null, non_null - kept)))
+}
+
+/// Rows produced by the plan's nodes called `name`, from their metrics.
+fn output_rows(plan: &dyn ExecutionPlan, name: &str) -> usize {
+    let own = match plan.name() == name {
+        true => plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0),
+        false => 0,
+    };
+    own + plan
+        .children()
+        .into_iter()
+        .map(|child| output_rows(child.as_ref(), name))
+        .sum::<usize>()
 }
 
 /// A value in a CSV file that does not parse as its column's type.

@@ -129,7 +129,7 @@ async fn matches_a_model_of_spark_semantics_on_unseen_data() {
             seed,
             dirty: true,
         };
-        batch::generate(&options, dir.path()).unwrap();
+        let counts = batch::generate(&options, dir.path()).unwrap();
         let output = dir.path().join("summary");
         let run = batch_etl(
             &dir.path().join("customers.csv"),
@@ -140,6 +140,15 @@ async fn matches_a_model_of_spark_semantics_on_unseen_data() {
             run.status.success(),
             "batch_etl failed: {}",
             String::from_utf8_lossy(&run.stderr)
+        );
+        let read = format!(
+            "{} customers, {} orders read",
+            counts.customer_rows, counts.order_rows
+        );
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            stdout.contains(&read),
+            "seed {seed}: expected {read:?} in {stdout:?}"
         );
         let (expected, actual) = (expected_summary(dir.path()), actual_summary(&output).await);
         assert_eq!(
