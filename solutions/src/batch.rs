@@ -205,9 +205,7 @@ pub async fn run(
         "orders cleaned"
     );
 
-    let summary = summarize(join_customers(orders, customers)?)?
-        .cache()
-        .await?;
+    let summary = summarize_before_join(orders, customers)?.cache().await?;
     let null_total_sales = summary
         .clone()
         .filter(col("total_sales").is_null())?
@@ -237,6 +235,51 @@ pub async fn run(
         null_total_sales,
         unmatched_customers,
     })
+}
+
+/// Steps 4 and 5 with the aggregation moved below the join, so that the join sees one
+/// row per customer instead of one per order. Same result as
+/// `summarize(join_customers(orders, customers))`, also when a customer id has several
+/// clean rows: each (customer_id, name, city) group then counts its orders `k` times,
+/// like the join would; the average is unchanged by the repetition.
+fn summarize_before_join(orders: DataFrame, customers: DataFrame) -> Result<DataFrame> {
+    let per_customer = orders.aggregate(
+        vec![col("customer_id")],
+        vec![
+            sum(col("amount")).alias("total_sales"),
+            count(col("order_id")).alias("order_count"),
+            avg(col("amount")).alias("avg_order_value"),
+        ],
+    )?;
+    let copies = customers
+        .aggregate(
+            vec![col("customer_id"), col("name"), col("city")],
+            vec![count(lit(1)).alias("copies")],
+        )?
+        .with_column_renamed("customer_id", "c_customer_id")?;
+    let k = coalesce(vec![col("copies"), lit(1i64)]);
+    let total_type = per_customer
+        .schema()
+        .field_with_name(None, "total_sales")?
+        .data_type()
+        .clone();
+    per_customer
+        .join(
+            copies,
+            JoinType::Left,
+            &["customer_id"],
+            &["c_customer_id"],
+            None,
+        )?
+        .select(vec![
+            col("customer_id"),
+            col("name"),
+            col("city"),
+            cast(col("total_sales") * k.clone(), total_type).alias("total_sales"),
+            (col("order_count") * k).alias("order_count"),
+            col("avg_order_value"),
+            cast(now(), utc_timestamp()).alias("processed_at"),
+        ])
 }
 
 /// Reads and cleans a source in one pass, keeping the result in memory; returns it with
