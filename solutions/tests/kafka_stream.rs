@@ -79,6 +79,26 @@ async fn run_with_deadline(config: &PipelineConfig) -> (PipelineCounts, StopReas
 
 /// Every aggregate message in `topic`: (window start ms, category) -> the values sent
 /// (count, total in cents), in order.
+/// Every window was sent exactly once, with the expected (count, cents).
+fn assert_each_window_once(
+    emitted: BTreeMap<(i64, String), Vec<(i64, i64)>>,
+    expected: &BTreeMap<(i64, String), (i64, i64)>,
+) {
+    let once: BTreeMap<_, _> = emitted
+        .into_iter()
+        .map(|(k, values)| {
+            assert_eq!(
+                values.len(),
+                1,
+                "window {k:?} sent {} times: {values:?}",
+                values.len()
+            );
+            (k, values[0])
+        })
+        .collect();
+    assert_eq!(&once, expected, "(start, category) -> (count, cents)");
+}
+
 async fn aggregates(
     broker: &Broker,
     topic: &str,
@@ -149,22 +169,7 @@ async fn emitted_windows_equal_the_aggregates_of_valid_on_time_events() {
     assert!(counts.micro_batches > 5, "few micro-batches: {counts:?}");
 
     let emitted = aggregates(broker, &topics.output, expected.windows.len()).await;
-    let once: BTreeMap<_, _> = emitted
-        .into_iter()
-        .map(|(k, values)| {
-            assert_eq!(
-                values.len(),
-                1,
-                "window {k:?} emitted {} times",
-                values.len()
-            );
-            (k, values[0])
-        })
-        .collect();
-    assert_eq!(
-        once, expected.windows,
-        "(start, category) -> (count, cents)"
-    );
+    assert_each_window_once(emitted, &expected.windows);
 
     // The malformed payloads are in the dead-letter topic, as they were.
     let dead = broker
@@ -219,22 +224,7 @@ async fn a_backlog_on_three_partitions_is_not_dropped_as_late() {
         "(read, late, malformed, windows emitted), counts: {counts:?}"
     );
     let emitted = aggregates(broker, &topics.output, expected.windows.len()).await;
-    let once: BTreeMap<_, _> = emitted
-        .into_iter()
-        .map(|(k, values)| {
-            assert_eq!(
-                values.len(),
-                1,
-                "window {k:?} emitted {} times",
-                values.len()
-            );
-            (k, values[0])
-        })
-        .collect();
-    assert_eq!(
-        once, expected.windows,
-        "(start, category) -> (count, cents)"
-    );
+    assert_each_window_once(emitted, &expected.windows);
 }
 
 #[tokio::test]
@@ -278,22 +268,7 @@ async fn a_restart_mid_stream_loses_no_window() {
     let emitted = aggregates(broker, &topics.output, messages).await;
     // Each window once: the open windows were rebuilt in full by the second run, the
     // emitted ones were not sent again.
-    let once: BTreeMap<_, _> = emitted
-        .into_iter()
-        .map(|(k, values)| {
-            assert_eq!(
-                values.len(),
-                1,
-                "window {k:?} sent {} times: {values:?}",
-                values.len()
-            );
-            (k, values[0])
-        })
-        .collect();
-    assert_eq!(
-        once, expected.windows,
-        "(start, category) -> (count, cents)"
-    );
+    assert_each_window_once(emitted, &expected.windows);
     assert_eq!(
         messages,
         expected.windows.len(),
