@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, RecordKind};
-use fixtures::expected::{stream_windows, stream_windows_by_partition};
+use fixtures::expected::{StreamWindows, stream_windows, stream_windows_by_partition};
 use kafka_testkit::{Broker, broker, unique_name};
 use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run};
 
@@ -79,6 +79,25 @@ async fn run_with_deadline(config: &PipelineConfig) -> (PipelineCounts, StopReas
 
 /// Every aggregate message in `topic`: (window start ms, category) -> the values sent
 /// (count, total in cents), in order.
+/// What the run counted matches what was produced and the independent expectation.
+fn assert_counts(counts: &PipelineCounts, produced: usize, expected: &StreamWindows) {
+    assert_eq!(
+        (
+            counts.read,
+            counts.late,
+            counts.malformed,
+            counts.windows_emitted
+        ),
+        (
+            produced as u64,
+            expected.late,
+            expected.malformed,
+            expected.windows.len() as u64
+        ),
+        "(read, late, malformed, windows emitted), counts: {counts:?}"
+    );
+}
+
 /// Every window was sent exactly once, with the expected (count, cents).
 fn assert_each_window_once(
     emitted: BTreeMap<(i64, String), Vec<(i64, i64)>>,
@@ -147,21 +166,7 @@ async fn emitted_windows_equal_the_aggregates_of_valid_on_time_events() {
     let (counts, reason) = run_with_deadline(&config).await;
 
     assert_eq!(reason, StopReason::Idle);
-    assert_eq!(
-        (
-            counts.read,
-            counts.late,
-            counts.malformed,
-            counts.windows_emitted
-        ),
-        (
-            records.len() as u64,
-            expected.late,
-            expected.malformed,
-            expected.windows.len() as u64
-        ),
-        "(read, late, malformed, windows emitted), counts: {counts:?}"
-    );
+    assert_counts(&counts, records.len(), &expected);
     assert_eq!(
         counts.read,
         counts.processed + counts.late + counts.malformed
@@ -208,21 +213,7 @@ async fn a_backlog_on_three_partitions_is_not_dropped_as_late() {
     };
     let (counts, _) = run_with_deadline(&config).await;
 
-    assert_eq!(
-        (
-            counts.read,
-            counts.late,
-            counts.malformed,
-            counts.windows_emitted
-        ),
-        (
-            records.len() as u64,
-            expected.late,
-            expected.malformed,
-            expected.windows.len() as u64
-        ),
-        "(read, late, malformed, windows emitted), counts: {counts:?}"
-    );
+    assert_counts(&counts, records.len(), &expected);
     let emitted = aggregates(broker, &topics.output, expected.windows.len()).await;
     assert_each_window_once(emitted, &expected.windows);
 }
