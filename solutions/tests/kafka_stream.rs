@@ -79,6 +79,21 @@ async fn run_with_deadline(config: &PipelineConfig) -> (PipelineCounts, StopReas
 
 /// Every aggregate message in `topic`: (window start ms, category) -> the values sent
 /// (count, total in cents), in order.
+/// Produces `records` and returns the windows they should give, computed per partition
+/// from where each record landed.
+async fn produce_expecting_windows(
+    broker: &Broker,
+    topic: &str,
+    records: &[GeneratedRecord],
+) -> StreamWindows {
+    let placed = broker
+        .produce_events(topic, records)
+        .await
+        .expect("producing");
+    let partitions: Vec<i32> = placed.iter().map(|(p, _)| *p).collect();
+    stream_windows_by_partition(records, &partitions).expect("expected windows")
+}
+
 /// What the run counted matches what was produced and the independent expectation.
 fn assert_counts(counts: &PipelineCounts, produced: usize, expected: &StreamWindows) {
     assert_eq!(
@@ -200,12 +215,7 @@ async fn a_backlog_on_three_partitions_is_not_dropped_as_late() {
     // Three hours of event time: a chunk of one partition read ahead of the others
     // spans far more than the 10-minute watermark.
     let records = generated(13, 9_000);
-    let placed = broker
-        .produce_events(&topics.input, &records)
-        .await
-        .expect("producing");
-    let partitions: Vec<i32> = placed.iter().map(|(p, _)| *p).collect();
-    let expected = stream_windows_by_partition(&records, &partitions).expect("expected windows");
+    let expected = produce_expecting_windows(broker, &topics.input, &records).await;
 
     let config = PipelineConfig {
         idle_timeout: Some(Duration::from_secs(2)),
@@ -223,12 +233,7 @@ async fn a_restart_mid_stream_loses_no_window() {
     let broker = broker().await.expect("no Kafka broker");
     let topics = topics(broker, "kstream-restart", 3).await;
     let records = generated(11, 6_000);
-    let placed = broker
-        .produce_events(&topics.input, &records)
-        .await
-        .expect("producing");
-    let partitions: Vec<i32> = placed.iter().map(|(p, _)| *p).collect();
-    let expected = stream_windows_by_partition(&records, &partitions).expect("expected windows");
+    let expected = produce_expecting_windows(broker, &topics.input, &records).await;
     let group = unique_name("kstream-restart");
 
     // First run: stopped half way (like Ctrl-C), with windows still open.
