@@ -1,0 +1,2 @@
+// The problem statement is being written.
+fn main() {}

@@ -1,0 +1,8 @@
+//! Grading of the batch kata's whole program.
+
+use crate::{Options, Program, Verdict};
+
+pub async fn grade(program: &Program, options: &Options) -> anyhow::Result<Verdict> {
+    let _ = (program, options);
+    anyhow::bail!("grading this kata is being written")
+}
