@@ -648,9 +648,11 @@ pub async fn commit_batch(
         ..Checkpoint::default()
     }
     .store(checkpoint_dir)?;
-    consumer
-        .commit(next_offsets, CommitMode::Sync)
-        .context("committing the offsets to Kafka")?;
+    kafka_retry::retry(
+        "committing the offsets to Kafka",
+        kafka_retry::DEADLINE,
+        || consumer.commit(next_offsets, CommitMode::Sync),
+    )?;
     Ok(files)
 }
 
@@ -968,9 +970,11 @@ fn committed_offsets(
     for partition in partitions.keys() {
         list.add_partition(topic, *partition);
     }
-    let committed = consumer
-        .committed_offsets(list, TIMEOUT)
-        .context("reading the group's committed offsets")?;
+    let committed = kafka_retry::retry(
+        "reading the group's committed offsets",
+        kafka_retry::DEADLINE,
+        || consumer.committed_offsets(list.clone(), TIMEOUT),
+    )?;
     Ok(committed
         .elements()
         .iter()
@@ -990,9 +994,11 @@ fn assign_from(
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
 ) -> anyhow::Result<()> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .with_context(|| format!("reading the metadata of topic {topic}"))?;
+    let metadata = kafka_retry::retry(
+        &format!("reading the metadata of topic {topic}"),
+        kafka_retry::DEADLINE,
+        || consumer.fetch_metadata(Some(topic), TIMEOUT),
+    )?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
@@ -1026,9 +1032,11 @@ fn dlq_producer(o: &PipelineOptions) -> anyhow::Result<BaseProducer<DefaultProdu
         .set("linger.ms", "5")
         .create()
         .context("creating the dead-letter producer")?;
-    producer
-        .init_transactions(TIMEOUT)
-        .context("initialising the dead-letter transactions")?;
+    kafka_retry::retry(
+        "initialising the dead-letter transactions",
+        kafka_retry::DEADLINE,
+        || producer.init_transactions(TIMEOUT),
+    )?;
     Ok(producer)
 }
 
@@ -1086,13 +1094,17 @@ fn send_transaction(
         offsets.add_partition_offset(&o.topic, *partition, Offset::Offset(*offset))?;
     }
     let sent = started.elapsed();
-    producer
-        .send_offsets_to_transaction(&offsets, group, TIMEOUT)
-        .context("adding the offsets to the transaction")?;
+    kafka_retry::retry(
+        "adding the offsets to the transaction",
+        kafka_retry::DEADLINE,
+        || producer.send_offsets_to_transaction(&offsets, group, TIMEOUT),
+    )?;
     let offsets_added = started.elapsed();
-    producer
-        .commit_transaction(TIMEOUT)
-        .context("committing the dead letters and offsets")?;
+    kafka_retry::retry(
+        "committing the dead letters and offsets",
+        kafka_retry::DEADLINE,
+        || producer.commit_transaction(TIMEOUT),
+    )?;
     debug!(
         dead_letters = checkpoint.dead_letters.len(),
         send_ms = sent.as_millis() as u64,

@@ -613,9 +613,12 @@ pub async fn write_and_commit(
         .await
         .with_context(|| format!("writing {} messages to topic {topic}", messages.len()))?;
     if offsets.count() > 0 {
-        consumer
-            .commit(offsets, CommitMode::Sync)
-            .context("committing the consumed offsets")?;
+        // A coordinator that is loading or moving answers NotCoordinator for a while.
+        kafka_retry::retry(
+            "committing the consumed offsets",
+            kafka_retry::DEADLINE,
+            || consumer.commit(offsets, CommitMode::Sync),
+        )?;
     }
     Ok(())
 }
@@ -1287,10 +1290,15 @@ impl Windowing {
 fn output_topic_ready(producer: &FutureProducer, topic: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .with_context(|| format!("reading the metadata of topic {topic}"))?;
+        let metadata = kafka_retry::retry(
+            &format!("reading the metadata of topic {topic}"),
+            kafka_retry::DEADLINE,
+            || {
+                producer
+                    .client()
+                    .fetch_metadata(Some(topic), Duration::from_secs(10))
+            },
+        )?;
         let error = metadata
             .topics()
             .iter()
@@ -1308,10 +1316,16 @@ fn output_topic_ready(producer: &FutureProducer, topic: &str) -> Result<()> {
 }
 
 /// The checkpoints in the group's committed offsets for `topic`, by partition.
+///
+/// On a broker that has just started, the group coordinator answers `NotCoordinator`
+/// or `CoordinatorLoadInProgress` for some seconds: both reads are retried
+/// ([`kafka_retry`]).
 fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap<i32, Checkpoint>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .with_context(|| format!("reading the metadata of topic {topic}"))?;
+    let metadata = kafka_retry::retry(
+        &format!("reading the metadata of topic {topic}"),
+        kafka_retry::DEADLINE,
+        || consumer.fetch_metadata(Some(topic), Duration::from_secs(10)),
+    )?;
     let mut wanted = TopicPartitionList::new();
     for t in metadata.topics().iter().filter(|t| t.name() == topic) {
         if let Some(e) = t.error() {
@@ -1325,9 +1339,11 @@ fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap
         wanted.count() > 0,
         "topic {topic} has no partitions (does it exist?)"
     );
-    let committed = consumer
-        .committed_offsets(wanted, Duration::from_secs(30))
-        .with_context(|| format!("reading the offsets committed for topic {topic}"))?;
+    let committed = kafka_retry::retry(
+        &format!("reading the offsets committed for topic {topic}"),
+        kafka_retry::DEADLINE,
+        || consumer.committed_offsets(wanted.clone(), Duration::from_secs(10)),
+    )?;
     let mut checkpoints = HashMap::new();
     for elem in committed.elements() {
         if elem.metadata().is_empty() {

@@ -9,3 +9,20 @@ pub mod batch;
 pub mod kafka_parquet;
 #[cfg(feature = "kafka_stream")]
 pub mod kafka_stream;
+
+/// How the runnable pipelines end: `Ok` exits 0; an error prints one plain line with
+/// its chain of causes (`kafka_stream: error: reading …: …`) and exits 1. A backtrace
+/// follows only when `RUST_BACKTRACE` asked for one.
+pub fn exit_code(program: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{program}: error: {error:#}");
+            let backtrace = error.backtrace();
+            if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+                eprintln!("{backtrace}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
