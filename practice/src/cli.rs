@@ -81,10 +81,47 @@ Examples:
         all: bool,
     },
     /// Print a kata's reference solution (only after an attempt at it has ended)
-    #[command(after_help = "Examples:\n  cargo practice solution batch")]
+    #[command(
+        after_help = "Levels: beginner (every line explained), intermediate (the interview answer, the default), \
+expert (production: logs, counts, dead letters, exactly-once).
+
+Examples:
+  cargo practice solution batch
+  cargo practice solution kafka --level beginner"
+    )]
     Solution {
         /// The kata
         kata: String,
+        /// beginner, intermediate or expert
+        #[arg(long, value_name = "LEVEL", default_value = "intermediate")]
+        level: String,
+    },
+    /// Grade a whole program on fresh data, as in an interview (exit 0 when it passes)
+    #[command(
+        after_help = "Builds the program with the blank program's dependencies, runs it on freshly generated \
+data (Kafka katas: the broker of the tests, the embedded mock unless KAFKA_BOOTSTRAP_SERVERS is set) \
+and prints a checklist of what it got right and wrong.
+
+Examples:
+  cargo practice grade batch                      your blank program, katas/batch_kata/program/src/main.rs
+  cargo practice grade kafka --file my_stream.rs  any single-file program
+  cargo practice grade parquet --chaos 5          SIGKILL it 5 times mid-run: still exactly once?"
+    )]
+    Grade {
+        /// The kata
+        kata: String,
+        /// The program to grade (default: the kata's blank program)
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The seed of the fresh data (default: random; the verdict prints it)
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Kill the program with SIGKILL at N random moments and restart it (Kafka → Parquet)
+        #[arg(long, value_name = "N")]
+        chaos: Option<u32>,
+        /// Keep the fresh data and the outputs, and print where they are
+        #[arg(long)]
+        keep: bool,
     },
     /// Run a kata's step tests once and print the checklist (exit 0 when every step passes)
     #[command(after_help = "Examples:\n  cargo practice check batch")]
@@ -106,6 +143,10 @@ pub struct KataArgs {
     /// The practice mode
     #[arg(long, short, value_enum, default_value_t = Mode::Guided)]
     pub mode: Mode,
+    /// Timed mode: practise on the step file (one function per step) instead of the
+    /// blank program
+    #[arg(long)]
+    pub steps: bool,
 }
 
 fn kata_help(k: &Kata) -> String {
@@ -138,7 +179,10 @@ fn kata_help(k: &Kata) -> String {
 
 /// The full command, with one subcommand per kata found.
 pub fn command(catalog: Option<&Catalog>) -> clap::Command {
-    let mut cmd = Cli::command().after_long_help(format!("{EXAMPLES}\n\n{}", crate::guide::all()));
+    let mut cmd = Cli::command().after_long_help(format!(
+        "{EXAMPLES}\n\n{}",
+        crate::guide::all(catalog.map_or(&[], |c| &c.katas))
+    ));
     if let Some(cat) = catalog {
         let mut list = String::from("Katas (from katas/*/kata.toml):\n");
         for k in &cat.katas {

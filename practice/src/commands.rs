@@ -1,5 +1,6 @@
 //! The small commands: `hint`, `solution`, `check`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -36,8 +37,10 @@ pub fn hint(ctx: &Ctx, kata: &str, step: &str) -> Result<()> {
     Ok(())
 }
 
-/// `cargo practice solution <kata>`: the reference source, once an attempt has ended.
-pub fn solution(ctx: &Ctx, kata: &str) -> Result<()> {
+/// `cargo practice solution <kata> [--level L]`: a reference source, once an attempt
+/// has ended. A kata with `[levels]` in its kata.toml has one per level; the others
+/// have their `solution` files.
+pub fn solution(ctx: &Ctx, kata: &str, level: &str) -> Result<()> {
     let k = ctx.catalog.get(kata)?;
     if let Some(a) = ctx.practice.load_current()?
         && a.kata == k.name
@@ -57,13 +60,24 @@ pub fn solution(ctx: &Ctx, kata: &str) -> Result<()> {
             k.name
         );
     }
-    if k.solution.is_empty() {
+    let files = if k.levels.is_empty() {
+        &k.solution
+    } else {
+        k.levels.get(level).with_context(|| {
+            format!(
+                "`{}` has the levels {}, not `{level}`",
+                k.name,
+                k.levels.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?
+    };
+    if files.is_empty() {
         bail!(
             "{}/kata.toml lists no reference file (`solution = \"solutions/src/….rs\"`)",
             k.rel_dir()
         );
     }
-    for f in &k.solution {
+    for f in files {
         let path = ctx.repo.join(f);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the reference file {}", path.display()))?;
@@ -104,5 +118,42 @@ pub fn check(ctx: &Ctx, k: &Kata) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// `cargo practice grade <kata> [--file PATH]`: the kata's `[program]` grading, shown as
+/// it runs; its exit code is the grader's (0 passed, 1 failed, 2 could not grade).
+pub fn grade(ctx: &Ctx, k: &Kata, file: Option<&Path>, extra: &[String]) -> Result<ExitCode> {
+    let Some(default) = k.program_path() else {
+        bail!(
+            "`{}` has no whole program to grade (no `[program]` in {}/kata.toml)",
+            k.name,
+            k.rel_dir()
+        );
+    };
+    let file = match file {
+        Some(f) => f
+            .canonicalize()
+            .with_context(|| format!("{}: no such file", f.display()))?,
+        None => default,
+    };
+    crate::signals::install()?;
+    println!(
+        "Grading {} as the `{}` kata's whole program (the first grading builds the grader: a few minutes once)…",
+        file.display(),
+        k.name
+    );
+    let graded = crate::grade::grade_with(
+        &ctx.repo,
+        k,
+        &file,
+        extra,
+        &Cancel::default(),
+        crate::process::Output::Inherit,
+    )?;
+    Ok(match graded.verdict {
+        crate::grade::Verdict::Passed => ExitCode::SUCCESS,
+        crate::grade::Verdict::Failed => ExitCode::from(1),
+        crate::grade::Verdict::Broken => ExitCode::from(2),
     })
 }

@@ -1,18 +1,17 @@
-//! Interview grading: the step tests, then (when kata.toml has an `[interview]` table)
-//! the learner's whole pipeline and the reference's on freshly generated data with a
-//! random seed; their outputs must match, so a pass cannot come from fitting the
-//! committed fixtures.
+//! Whole-program grading: the kata's `[program]` command (the grader,
+//! `cargo run -p grader -- <kata> --file FILE`) builds the learner's single-file
+//! program and grades it end to end on fresh data. Its exit code is the verdict:
+//! 0 passed, 1 failed, anything else: the grading itself could not run.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::kata::{InterviewCheck, Kata};
+use crate::kata::Kata;
 use crate::process::{self, Cancel, Output};
-use crate::runner::{Report, StepRunner};
 use crate::state;
 
 /// Values for the `{name}` placeholders of kata.toml commands.
@@ -30,6 +29,10 @@ impl Vars {
             format!("practice-{}-{}", kata.name, state::stamp()),
         );
         Vars(m)
+    }
+
+    pub fn set(&mut self, k: &'static str, v: String) {
+        self.0.insert(k, v);
     }
 
     pub fn get(&self, k: &str) -> &str {
@@ -79,137 +82,81 @@ fn random_seed() -> u64 {
     h.finish() % 1_000_000_000
 }
 
+/// How a grading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// The grader could not grade (no broker, a crash of its own, its time limit).
+    Broken,
+}
+
+/// A grading: its verdict and what the grader printed (the checklist).
 #[derive(Debug, Clone)]
-pub enum Check {
-    Same {
-        seed: String,
-        lines: usize,
-    },
-    Differ {
-        message: String,
-    },
-    /// The check itself could not run (the data generator or the reference failed).
-    Broken(String),
+pub struct Graded {
+    pub verdict: Verdict,
+    pub report: String,
+    pub took: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct Grade {
-    pub steps: Report,
-    pub check: Option<Check>,
-}
-
-impl Grade {
-    pub fn passed(&self) -> bool {
-        self.steps.all_passed()
-            && !matches!(self.check, Some(Check::Differ { .. } | Check::Broken(_)))
-    }
-}
-
+/// Grades `file` with the kata's `[program]` command. `output` says whether the
+/// grader's report is shown as it comes (`cargo practice grade`) or captured (a
+/// session prints it in its own place).
 pub fn grade(
     repo: &Path,
     kata: &Kata,
-    runs_dir: &Path,
-    log: PathBuf,
+    file: &Path,
     cancel: &Cancel,
-) -> Result<Grade> {
-    let steps = StepRunner { repo, kata, log }.run(cancel)?;
-    let check = match &kata.interview {
-        Some(c) if steps.all_passed() => Some(fresh_data(repo, kata, c, runs_dir, cancel)?),
-        _ => None,
+    output: Output,
+) -> Result<Graded> {
+    grade_with(repo, kata, file, &[], cancel, output)
+}
+
+/// [`grade`] with arguments added to the grading command (`--seed N`, `--chaos N`).
+pub fn grade_with(
+    repo: &Path,
+    kata: &Kata,
+    file: &Path,
+    extra: &[String],
+    cancel: &Cancel,
+    output: Output,
+) -> Result<Graded> {
+    let Some(program) = &kata.program else {
+        anyhow::bail!(
+            "kata `{}` has no whole program to grade (no `[program]` in its kata.toml)",
+            kata.name
+        );
     };
-    Ok(Grade { steps, check })
+    let mut vars = Vars::new(repo, &std::env::temp_dir(), kata);
+    vars.set("file", file.display().to_string());
+    let mut cmd = vars.command(repo, &program.grade);
+    cmd.args(extra);
+    let f = process::run(cmd, Duration::from_secs(program.timeout_s), cancel, output)?;
+    let mut report = f.stdout.trim_end().to_string();
+    let verdict = match f.status.and_then(|s| s.code()) {
+        _ if f.timed_out => {
+            report.push_str(&format!(
+                "\nThe grading took longer than {} s and was stopped.",
+                program.timeout_s
+            ));
+            Verdict::Broken
+        }
+        Some(0) => Verdict::Passed,
+        Some(1) => Verdict::Failed,
+        _ => Verdict::Broken,
+    };
+    if verdict == Verdict::Broken && !f.stderr.trim().is_empty() {
+        report.push('\n');
+        report.push_str(&tail(&f.stderr, 12));
+    }
+    Ok(Graded {
+        verdict,
+        report,
+        took: f.elapsed,
+    })
 }
 
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn fresh_data(
-    repo: &Path,
-    kata: &Kata,
-    c: &InterviewCheck,
-    runs_dir: &Path,
-    cancel: &Cancel,
-) -> Result<Check> {
-    let scratch = runs_dir.join(format!("{}-{}", kata.name, state::stamp()));
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    let vars = Vars::new(repo, &scratch, kata);
-    let seed = vars.get("seed").to_string();
-    let timeout = Duration::from_secs(c.timeout_s);
-    let run = |argv: &[String]| -> Result<process::Finished> {
-        let cmd = vars.command(repo, argv);
-        process::run(cmd, timeout, cancel, Output::Capture)
-    };
-    let failed = |who: &str, argv: &[String], f: &process::Finished| {
-        let why = if f.timed_out {
-            format!("gave no result within {} s", c.timeout_s)
-        } else {
-            format!(
-                "failed ({})",
-                f.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "killed".into())
-            )
-        };
-        let argv: Vec<String> = argv.iter().map(|a| vars.expand(a)).collect();
-        format!("{who} `{}` {why}:\n{}", argv.join(" "), tail(&f.stderr, 12))
-    };
-    for argv in &c.prepare {
-        let f = run(argv)?;
-        if !f.success() {
-            return Ok(Check::Broken(failed("preparing fresh data:", argv, &f)));
-        }
-    }
-    let reference = run(&c.reference)?;
-    if !reference.success() {
-        return Ok(Check::Broken(failed(
-            "the reference:",
-            &c.reference,
-            &reference,
-        )));
-    }
-    let learner = run(&c.learner)?;
-    if !learner.success() {
-        return Ok(Check::Differ {
-            message: failed("your pipeline:", &c.learner, &learner),
-        });
-    }
-    let (want, got) = (normalise(&reference.stdout), normalise(&learner.stdout));
-    if want == got {
-        let _ = std::fs::remove_dir_all(&scratch);
-        return Ok(Check::Same {
-            seed,
-            lines: want.len(),
-        });
-    }
-    std::fs::write(scratch.join("expected.txt"), want.join("\n") + "\n")
-        .context("cannot write expected.txt")?;
-    std::fs::write(scratch.join("actual.txt"), got.join("\n") + "\n")
-        .context("cannot write actual.txt")?;
-    let at = want
-        .iter()
-        .zip(&got)
-        .position(|(a, b)| a != b)
-        .unwrap_or(want.len().min(got.len()));
-    let line = |v: &[String]| v.get(at).cloned().unwrap_or_else(|| "(no line)".into());
-    let message = format!(
-        "your output differs from the reference's on fresh data (seed {seed}): {} lines expected, {} produced; first difference at line {}:\n  expected: {}\n  actual:   {}\nBoth outputs: {}",
-        want.len(),
-        got.len(),
-        at + 1,
-        line(&want),
-        line(&got),
-        scratch.display()
-    );
-    Ok(Check::Differ { message })
-}
-
-fn normalise(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.lines().map(|l| l.trim_end().to_string()).collect();
-    while v.last().is_some_and(String::is_empty) {
-        v.pop();
-    }
-    v
 }

@@ -1,5 +1,11 @@
 //! The seed's learning path, practice strategy, levels and interview tips, in Rust terms.
 
+use std::fmt::Write as _;
+
+use crate::kata::Kata;
+use crate::levels::Thresholds;
+use crate::state::clock;
+
 pub const LEARNING_PATH: &str = "\
 Learning path
   Week 1  batch    Batch ETL (CSV -> clean -> join -> aggregate -> Parquet)
@@ -16,14 +22,50 @@ Practice strategy, for each kata
   Week 3    interview daily: complete under the target, clean, explainable
 ";
 
-pub const LEVELS: &str = "\
-Levels (per kata, from your passed attempts)
-  Beginner         completes, hints allowed (30+ min)
-  Intermediate     completes without hints in 20 min or less
-  Advanced         without hints in 15 min or less
-  Expert           without hints in under 10 min
-  Interview Ready  three interview-mode attempts in a row passed in 12 min or less
-";
+/// The levels, with each kata's own times (from its kata.toml).
+pub fn levels(katas: &[Kata]) -> String {
+    let mut out = String::from(
+        "Levels (per kata; above Beginner only the whole program counts: the blank file of\n\
+         timed or interview mode, passed without hints)\n",
+    );
+    let names: Vec<&str> = katas.iter().map(|k| k.name.as_str()).collect();
+    let times = |f: fn(&Thresholds) -> f64| {
+        katas
+            .iter()
+            .map(|k| clock(f(&Thresholds::of(k))))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let _ = writeln!(
+        out,
+        "  Beginner         completes once, hints allowed, either file"
+    );
+    if katas.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  Intermediate     within the interview limit   {}  ({})",
+        times(|t| t.intermediate_s),
+        names.join(" / ")
+    );
+    let _ = writeln!(
+        out,
+        "  Advanced         within the timed target      {}",
+        times(|t| t.advanced_s)
+    );
+    let _ = writeln!(
+        out,
+        "  Expert           under the expert time        {}",
+        times(|t| t.expert_s)
+    );
+    let _ = writeln!(
+        out,
+        "  Interview Ready  three interview-mode attempts in a row passed within {}",
+        times(|t| t.ready_s)
+    );
+    out
+}
 
 pub const TIPS: &str = "\
 Interview tips
@@ -40,6 +82,6 @@ Interview tips
   10. Practise explaining: say what each step does and why while you type.
 ";
 
-pub fn all() -> String {
-    format!("{LEARNING_PATH}\n{LEVELS}\n{TIPS}")
+pub fn all(katas: &[Kata]) -> String {
+    format!("{LEARNING_PATH}\n{}\n{TIPS}", levels(katas))
 }

@@ -56,16 +56,17 @@ pub fn render(katas: &[Kata], h: &History, only: Option<&str>, last: usize) -> S
         );
         let _ = writeln!(
             out,
-            "  {:>3}  {:<16}  {:<8}  {:<9}  {:>7}  {:<9}  {:>5}  splits (step time)",
-            "#", "date", "kata", "mode", "time", "result", "hints"
+            "  {:>3}  {:<16}  {:<8}  {:<9}  {:<7}  {:>7}  {:<9}  {:>5}  splits (step time)",
+            "#", "date", "kata", "mode", "file", "time", "result", "hints"
         );
         for (i, e) in &entries[from..] {
             let line = format!(
-                "  {:>3}  {:<16}  {:<8}  {:<9}  {:>7}  {:<9}  {:>5}  {}",
+                "  {:>3}  {:<16}  {:<8}  {:<9}  {:<7}  {:>7}  {:<9}  {:>5}  {}",
                 i + 1,
                 short_date(&e.started_at),
                 e.kata,
                 e.mode.as_str(),
+                e.file.as_str(),
                 clock(e.duration_s),
                 e.result.as_str(),
                 e.hints_used,
@@ -97,7 +98,7 @@ pub fn render(katas: &[Kata], h: &History, only: Option<&str>, last: usize) -> S
         out.push_str("\nLevels\n");
         for k in &shown {
             let mine: Vec<&Entry> = h.attempts.iter().filter(|e| e.kata == k.name).collect();
-            let s = levels::standing(&mine);
+            let s = levels::standing(&mine, &levels::Thresholds::of(k));
             let next = s
                 .next
                 .map(|n| format!("next: {n}"))

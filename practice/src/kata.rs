@@ -49,8 +49,13 @@ pub struct Kata {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub reference: Reference,
+    /// Solution files by level (`beginner`, `intermediate`, `expert`), shown by
+    /// `cargo practice solution <kata> --level L`.
+    #[serde(default, deserialize_with = "levels")]
+    pub levels: std::collections::BTreeMap<String, Vec<String>>,
+    /// The whole program of timed and interview mode, and how it is graded.
     #[serde(default)]
-    pub interview: Option<InterviewCheck>,
+    pub program: Option<ProgramCheck>,
 
     /// `katas/<crate>`, set after loading.
     #[serde(skip)]
@@ -109,15 +114,18 @@ pub enum When {
     Mock,
 }
 
-/// Interview grading beyond the step tests: the learner's pipeline and the reference's
-/// run on freshly generated data, and their standard outputs must be equal.
+/// The whole program: a blank file holding only the problem statement, written from
+/// memory in timed and interview mode, and graded end to end.
 #[derive(Debug, Clone, Deserialize)]
-pub struct InterviewCheck {
-    #[serde(default)]
-    pub prepare: Vec<Vec<String>>,
-    pub learner: Vec<String>,
-    pub reference: Vec<String>,
-    #[serde(default = "default_command_timeout")]
+pub struct ProgramCheck {
+    /// The blank program, relative to the kata's folder (so a reset restores it).
+    pub file: String,
+    /// The command that grades a program file; `{file}` is its absolute path. It exits
+    /// 0 on a pass and 1 on a fail (anything else: it could not grade), and prints the
+    /// verdict on stdout.
+    pub grade: Vec<String>,
+    /// Bound on one grading, the build of the program included.
+    #[serde(default = "default_grade_timeout")]
     pub timeout_s: u64,
 }
 
@@ -130,24 +138,54 @@ fn default_build_timeout() -> u64 {
 fn default_command_timeout() -> u64 {
     DEFAULT_COMMAND_TIMEOUT_S
 }
+fn default_grade_timeout() -> u64 {
+    DEFAULT_BUILD_TIMEOUT_S
+}
+
+/// A file, or a list of files.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn files(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    })
+    Ok(OneOrMany::deserialize(d)?.files())
+}
+
+fn levels<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, D::Error> {
+    let map = std::collections::BTreeMap::<String, OneOrMany>::deserialize(d)?;
+    Ok(map.into_iter().map(|(k, v)| (k, v.files())).collect())
 }
 
 impl Kata {
     /// `katas/<crate>` relative to the repository root, with forward slashes (for git).
     pub fn rel_dir(&self) -> String {
         format!("katas/{}", self.crate_name)
+    }
+
+    /// The whole program's path, when the kata has one.
+    pub fn program_path(&self) -> Option<PathBuf> {
+        self.program.as_ref().map(|p| self.dir.join(&p.file))
+    }
+
+    /// The whole program relative to the repository root.
+    pub fn program_rel(&self) -> Option<String> {
+        self.program
+            .as_ref()
+            .map(|p| format!("{}/{}", self.rel_dir(), p.file))
     }
 
     pub fn target_s(&self) -> f64 {
@@ -256,12 +294,22 @@ impl Kata {
                 );
             }
         }
-        if let Some(i) = &self.interview
-            && (i.learner.is_empty()
-                || i.reference.is_empty()
-                || i.prepare.iter().any(Vec::is_empty))
-        {
-            bail!("{}: `[interview]` has an empty command", file.display());
+        if let Some(p) = &self.program {
+            if p.grade.is_empty() {
+                bail!(
+                    "{}: `[program]` has an empty `grade` command",
+                    file.display()
+                );
+            }
+            let kata_dir = file.parent().unwrap_or(Path::new("."));
+            if !kata_dir.join(&p.file).is_file() {
+                bail!(
+                    "{}: `[program] file = {:?}` is not a file in {}",
+                    file.display(),
+                    p.file,
+                    self.rel_dir()
+                );
+            }
         }
         Ok(())
     }
@@ -368,7 +416,7 @@ hint = "..."
         k.validate(Path::new("kata.toml"), "batch_kata").unwrap();
         assert_eq!(k.target_s(), 900.0);
         assert_eq!(k.step_timeout_s, DEFAULT_STEP_TIMEOUT_S);
-        assert!(k.reference.run.is_empty() && k.interview.is_none() && k.solution.is_empty());
+        assert!(k.reference.run.is_empty() && k.program.is_none() && k.solution.is_empty());
         assert_eq!(k.find_step("1").unwrap(), 0);
         assert_eq!(k.find_step("create_session").unwrap(), 0);
         assert_eq!(k.find_step("step_01_create_session").unwrap(), 0);

@@ -135,7 +135,7 @@ fn run() -> Result<ExitCode> {
         let args = KataArgs::from_arg_matches(sub)?;
         let kata = ctx.catalog.get(name)?;
         let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
-        return start::start(&ctx, kata, args.mode, p.as_mut());
+        return start::start(&ctx, kata, args.mode, args.steps, p.as_mut());
     }
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
@@ -153,11 +153,32 @@ fn run() -> Result<ExitCode> {
         Some(Cmd::Reset { kata, all }) => {
             reset::command(&ctx, kata.as_deref(), all).map(|_| ExitCode::SUCCESS)
         }
-        Some(Cmd::Solution { kata }) => commands::solution(&ctx, &kata).map(|_| ExitCode::SUCCESS),
+        Some(Cmd::Solution { kata, level }) => {
+            commands::solution(&ctx, &kata, &level).map(|_| ExitCode::SUCCESS)
+        }
+        Some(Cmd::Grade {
+            kata,
+            file,
+            seed,
+            chaos,
+            keep,
+        }) => {
+            let mut extra = Vec::new();
+            if let Some(seed) = seed {
+                extra.extend(["--seed".to_string(), seed.to_string()]);
+            }
+            if let Some(n) = chaos {
+                extra.extend(["--chaos".to_string(), n.to_string()]);
+            }
+            if keep {
+                extra.push("--keep".to_string());
+            }
+            commands::grade(&ctx, ctx.catalog.get(&kata)?, file.as_deref(), &extra)
+        }
         Some(Cmd::Check { kata }) => commands::check(&ctx, ctx.catalog.get(&kata)?),
         Some(Cmd::Resume) => start::resume_command(&ctx),
         Some(Cmd::Guide) => {
-            println!("{}", guide::all());
+            println!("{}", guide::all(&ctx.catalog.katas));
             Ok(ExitCode::SUCCESS)
         }
     }

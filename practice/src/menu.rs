@@ -45,7 +45,7 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
                 .iter()
                 .filter(|e| e.kata == k.name)
                 .collect();
-            let lvl = levels::standing(&mine).level;
+            let lvl = levels::standing(&mine, &levels::Thresholds::of(k)).level;
             let best = bests(&mine);
             let best = best.split(" (").next().unwrap_or("");
             let about = if mine.is_empty() {
@@ -88,20 +88,20 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
             "status" => status::command(ctx),
             "history" => history::command(ctx, None, 20),
             "guide" => {
-                println!("{}", guide::all());
+                println!("{}", guide::all(&ctx.catalog.katas));
                 Ok(())
             }
             "hint" => hint(ctx, p),
             "reset" => reset_menu(ctx, p),
             "solution" => match pick_kata(ctx, p, "Solution of which kata?")? {
-                Some(k) => commands::solution(ctx, &k.name),
+                Some(k) => commands::solution(ctx, &k.name, "intermediate"),
                 None => Ok(()),
             },
             name => {
                 let k = ctx.catalog.get(name)?;
                 match pick_mode(k, p)? {
-                    Some(Mode::Reference) => crate::reference::run(ctx, k).map(|_| ()),
-                    Some(m) => return start::start(ctx, k, m, p),
+                    Some((Mode::Reference, _)) => crate::reference::run(ctx, k).map(|_| ()),
+                    Some((m, steps)) => return start::start(ctx, k, m, steps, p),
                     None => Ok(()),
                 }
             }
@@ -123,33 +123,72 @@ fn pick_kata<'a>(ctx: &'a Ctx, p: &mut dyn Prompt, title: &str) -> Result<Option
     Ok(p.select(title, &items)?.map(|i| &ctx.catalog.katas[i]))
 }
 
-fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<Mode>> {
-    let items = vec![
+/// A mode, and for timed mode whether it is on the step file.
+fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
+    let timed = format!(
+        "target {}, expert {}",
+        clock(k.target_s()),
+        clock(k.expert_s())
+    );
+    let mut choices = vec![(
         Item::new(
             "guided",
             "Guided     step by step, hints on request, tests rerun on every save",
         ),
-        Item::new(
-            "timed",
-            format!(
-                "Timed      live timer: target {}, expert {}, splits per step",
-                clock(k.target_s()),
-                clock(k.expert_s())
+        (Mode::Guided, false),
+    )];
+    if k.program.is_some() {
+        choices.push((
+            Item::new(
+                "timed",
+                format!("Timed      the whole program from a blank file, live timer: {timed}"),
             ),
-        ),
-        Item::new(
-            "interview",
-            format!(
-                "Interview  {} limit, no hints, graded when you say so",
-                clock(k.limit_s())
+            (Mode::Timed, false),
+        ));
+        choices.push((
+            Item::new(
+                "timed-steps",
+                format!("Timed/steps the step file against the clock: {timed}, splits per step"),
             ),
-        ),
+            (Mode::Timed, true),
+        ));
+        choices.push((
+            Item::new(
+                "interview",
+                format!(
+                    "Interview  the whole program from a blank file, {} limit, no hints, graded end to end",
+                    clock(k.limit_s())
+                ),
+            ),
+            (Mode::Interview, false),
+        ));
+    } else {
+        choices.push((
+            Item::new(
+                "timed",
+                format!("Timed      live timer: {timed}, splits per step"),
+            ),
+            (Mode::Timed, false),
+        ));
+        choices.push((
+            Item::new(
+                "interview",
+                format!(
+                    "Interview  {} limit, no hints, graded when you say so",
+                    clock(k.limit_s())
+                ),
+            ),
+            (Mode::Interview, false),
+        ));
+    }
+    choices.push((
         Item::new(
             "reference",
             "Reference  run the reference pipeline and show its output",
         ),
-    ];
-    let modes = [Mode::Guided, Mode::Timed, Mode::Interview, Mode::Reference];
+        (Mode::Reference, false),
+    ));
+    let items: Vec<Item> = choices.iter().map(|(i, _)| i.clone()).collect();
     Ok(p.select(
         &format!(
             "{}{} — which mode?",
@@ -161,7 +200,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<Mode>> {
         ),
         &items,
     )?
-    .map(|i| modes[i]))
+    .map(|i| choices[i].1))
 }
 
 fn hint(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {

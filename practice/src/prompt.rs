@@ -12,6 +12,7 @@ pub trait Prompt {
 }
 
 /// A menu entry: a short key that can be typed, and the label shown.
+#[derive(Clone)]
 pub struct Item {
     pub key: String,
     pub label: String,

@@ -140,6 +140,7 @@ pub fn end_attempt(
     let mut entry = Entry {
         kata: a.kata.clone(),
         mode: a.mode,
+        file: a.file,
         started_at: a.started_at.clone(),
         ended_at: state::now(),
         duration_s: (duration_s * 10.0).round() / 10.0,

@@ -17,13 +17,13 @@ use anyhow::{Context, Result};
 use console::style;
 
 use crate::Ctx;
-use crate::grade::{self, Check, Grade};
+use crate::grade::{self, Graded, Verdict};
 use crate::kata::Kata;
-use crate::process::Cancel;
+use crate::process::{Cancel, Output};
 use crate::reset;
 use crate::runner::{Outcome, Report, Status, StepRunner};
 use crate::signals;
-use crate::state::{Attempt, AttemptResult, Mode, Split, clock};
+use crate::state::{Attempt, AttemptResult, Mode, PracticeFile, Split, clock};
 use crate::ui::{self, Input, KeyMode, Screen};
 
 const TICK: Duration = Duration::from_millis(200);
@@ -35,7 +35,7 @@ enum Event {
     Changed,
     WatchFailed(String),
     Ran(u64, Result<Report>),
-    Graded(u64, Result<Grade>),
+    Graded(u64, Result<Graded>),
 }
 
 enum Cmd {
@@ -73,6 +73,8 @@ pub struct Session<'a> {
     running: Option<Running>,
     seq: u64,
     last: Option<Report>,
+    /// The last grading's report (whole-program attempts).
+    last_verdict: Option<String>,
     confirm_abandon: bool,
     last_save: Instant,
     warned: HashSet<u64>,
@@ -96,6 +98,7 @@ impl<'a> Session<'a> {
             running: None,
             seq: 0,
             last: None,
+            last_verdict: None,
             confirm_abandon: false,
             last_save: Instant::now(),
             warned: HashSet::new(),
@@ -135,13 +138,13 @@ impl<'a> Session<'a> {
         let _keys = if self.keys { KeyMode::enable() } else { None };
         self.keys = _keys.is_some();
         ui::spawn_reader(self.keys, self.tx.clone(), Event::Input);
-        let _watcher = if self.a.mode == Mode::Interview {
+        let _watcher = if self.on_program() {
             None
         } else {
             Some(self.watch()?)
         };
         self.intro();
-        if self.a.mode != Mode::Interview {
+        if !self.on_program() {
             self.start(false, false);
         }
         loop {
@@ -189,22 +192,43 @@ impl<'a> Session<'a> {
             },
         )
         .context("cannot start watching the kata's files")?;
-        let src = self.kata.dir.join("src");
+        let src = self.watched_dir();
         d.watcher()
             .watch(&src, RecursiveMode::Recursive)
             .with_context(|| format!("cannot watch {}", src.display()))?;
         Ok(d)
     }
 
+    /// Is this attempt written in the blank program (timed or interview mode)?
+    fn on_program(&self) -> bool {
+        self.a.file == PracticeFile::Program
+    }
+
     fn file(&self) -> String {
-        format!("{}/src/lib.rs", self.kata.rel_dir())
+        match self.kata.program_rel() {
+            Some(program) if self.on_program() => program,
+            _ => format!("{}/src/lib.rs", self.kata.rel_dir()),
+        }
+    }
+
+    /// The folder whose saves rerun the step tests (or, for the program, are noticed).
+    fn watched_dir(&self) -> PathBuf {
+        match self.kata.program_path() {
+            Some(program) if self.on_program() => program
+                .parent()
+                .map_or_else(|| self.kata.dir.clone(), |p| p.to_path_buf()),
+            _ => self.kata.dir.join("src"),
+        }
     }
 
     fn keys_help(&self) -> String {
-        let list = match self.a.mode {
-            Mode::Guided => "h hint · r run tests · s checklist · p pause · a abandon · ? help",
-            Mode::Timed => "r run tests · s checklist · p pause · a abandon · ? help",
-            _ => "g grade · p pause · a abandon · ? help",
+        let list = if self.on_program() {
+            "g grade · s last verdict · p pause · a abandon · ? help"
+        } else {
+            match self.a.mode {
+                Mode::Guided => "h hint · r run tests · s checklist · p pause · a abandon · ? help",
+                _ => "r run tests · s checklist · p pause · a abandon · ? help",
+            }
         };
         if self.keys {
             format!("Keys: {list} (Ctrl-C pauses too)")
@@ -238,16 +262,32 @@ impl<'a> Session<'a> {
                 self.a.resumed
             );
         }
-        let _ = writeln!(
-            s,
-            "Your practice file: {}  (one function per step; its doc comment states the contract)",
-            self.file()
-        );
+        if self.on_program() {
+            let _ = writeln!(
+                s,
+                "Your file: {}  (a blank program: the problem statement is at its top; write the whole pipeline, imports to main)",
+                self.file()
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "Your practice file: {}  (one function per step; its doc comment states the contract)",
+                self.file()
+            );
+        }
         match self.a.mode {
             Mode::Guided => {
                 let _ = writeln!(
                     s,
                     "Save the file and the step tests run again. Hints on request (counted)."
+                );
+            }
+            Mode::Timed if self.on_program() => {
+                let _ = writeln!(
+                    s,
+                    "Target {}, expert {}. The clock runs until a grading passes: press g to build your program and grade it end to end on fresh data. No hints.",
+                    clock(k.target_s()),
+                    clock(k.expert_s())
                 );
             }
             Mode::Timed => {
@@ -261,13 +301,8 @@ impl<'a> Session<'a> {
             _ => {
                 let _ = writeln!(
                     s,
-                    "You have {}. No hints, no test runs until you ask for grading (g).{}",
+                    "You have {}. No hints. Press g when you are done: your program is built and graded end to end on fresh data, as an interviewer would run it; you may grade as often as you like.",
                     clock(k.limit_s()),
-                    if k.interview.is_some() {
-                        " Grading runs the step tests, then your pipeline on fresh data against the reference's."
-                    } else {
-                        " Grading runs the step tests."
-                    }
                 );
             }
         }
@@ -332,9 +367,7 @@ impl<'a> Session<'a> {
             }
             Event::Changed => {
                 // Editors and tools touch files without changing them: rerun only on new content.
-                if self.a.mode != Mode::Interview
-                    && fingerprint(&self.kata.dir.join("src")) != self.tested
-                {
+                if !self.on_program() && fingerprint(&self.watched_dir()) != self.tested {
                     self.screen
                         .print(&format!("{} saved: running the step tests…", self.file()));
                     self.start(false, false);
@@ -371,11 +404,11 @@ impl<'a> Session<'a> {
         }
         match cmd {
             Cmd::Hint(n) => self.hint(n)?,
-            Cmd::Run if self.a.mode == Mode::Interview => self
+            Cmd::Run if self.on_program() => self
                 .screen
-                .print("Interview mode: ask for grading with g when you are done."),
+                .print("Press g to build and grade your whole program."),
             Cmd::Run => self.start(false, false),
-            Cmd::Grade if self.a.mode == Mode::Interview => {
+            Cmd::Grade if self.on_program() || self.a.mode == Mode::Interview => {
                 if self.running.as_ref().is_some_and(|r| r.grading) {
                     self.screen.print("Grading is already running.");
                 } else {
@@ -403,9 +436,13 @@ impl<'a> Session<'a> {
                 let h = self.keys_help();
                 self.screen.print(&h);
             }
+            Cmd::Checklist if self.on_program() => match self.last_verdict.clone() {
+                Some(report) => self.screen.print(&report),
+                None => self.screen.print("No grading yet: press g."),
+            },
             Cmd::Checklist => match self.last.clone() {
-                Some(r) if self.a.mode != Mode::Interview => self.print_report(&r, None),
-                _ => self.screen.print("No test run yet."),
+                Some(r) => self.print_report(&r, None),
+                None => self.screen.print("No test run yet."),
             },
             Cmd::Unknown(s) => self
                 .screen
@@ -474,20 +511,27 @@ impl<'a> Session<'a> {
             Some(_) => " · testing…",
             None => "",
         };
+        let vs = |label: &str, goal: f64| {
+            if t <= goal {
+                format!("{label} {} ({} left)", clock(goal), clock(goal - t))
+            } else {
+                format!("{label} {} (+{} over)", clock(goal), clock(t - goal))
+            }
+        };
         match self.a.mode {
+            Mode::Timed if self.on_program() => format!(
+                "⏱ {} · {} · {} · whole program{busy} · {}",
+                clock(t),
+                vs("target", self.kata.target_s()),
+                vs("expert", self.kata.expert_s()),
+                short_keys(Mode::Interview)
+            ),
             Mode::Guided => format!(
                 "⏱ {} · {g}/{n} steps green{busy} · {}",
                 clock(t),
                 short_keys(Mode::Guided)
             ),
             Mode::Timed => {
-                let vs = |label: &str, goal: f64| {
-                    if t <= goal {
-                        format!("{label} {} ({} left)", clock(goal), clock(goal - t))
-                    } else {
-                        format!("{label} {} (+{} over)", clock(goal), clock(t - goal))
-                    }
-                };
                 format!(
                     "⏱ {} · {} · {} · {g}/{n} green{busy} · {}",
                     clock(t),
@@ -511,7 +555,7 @@ impl<'a> Session<'a> {
             r.cancel.cancel();
         }
         self.seq += 1;
-        self.tested = fingerprint(&self.kata.dir.join("src"));
+        self.tested = fingerprint(&self.watched_dir());
         let (id, cancel) = (self.seq, Cancel::default());
         let at_s = if at_limit {
             self.kata.limit_s()
@@ -527,10 +571,29 @@ impl<'a> Session<'a> {
         });
         let (repo, kata, tx) = (self.ctx.repo.clone(), self.kata.clone(), self.tx.clone());
         let log: PathBuf = self.ctx.practice.last_run_log();
-        let runs = self.ctx.practice.runs_dir();
+        let program = self.kata.program_path().filter(|_| self.on_program());
         thread::spawn(move || {
             let ev = if grading {
-                Event::Graded(id, grade::grade(&repo, &kata, &runs, log, &cancel))
+                let graded = match &program {
+                    Some(file) => grade::grade(&repo, &kata, file, &cancel, Output::Capture),
+                    // A kata without a whole program is graded by its step tests.
+                    None => StepRunner {
+                        repo: &repo,
+                        kata: &kata,
+                        log,
+                    }
+                    .run(&cancel)
+                    .map(|report| Graded {
+                        verdict: if report.all_passed() {
+                            Verdict::Passed
+                        } else {
+                            Verdict::Failed
+                        },
+                        report: checklist(&kata, &report, &[], None),
+                        took: report.took,
+                    }),
+                };
+                Event::Graded(id, graded)
             } else {
                 Event::Ran(
                     id,
@@ -597,8 +660,8 @@ impl<'a> Session<'a> {
         Ok(None)
     }
 
-    fn on_grade(&mut self, run: Running, res: Result<Grade>) -> Result<Option<ExitCode>> {
-        let grade = match res {
+    fn on_grade(&mut self, run: Running, res: Result<Graded>) -> Result<Option<ExitCode>> {
+        let graded = match res {
             Ok(g) => g,
             Err(e) => {
                 self.screen.print(&format!(
@@ -612,36 +675,41 @@ impl<'a> Session<'a> {
                 return Ok(None);
             }
         };
-        if matches!(grade.steps.outcome, Outcome::Cancelled) {
-            return Ok(None);
-        }
-        self.record_splits(&grade.steps, run.at_s);
-        self.print_report(&grade.steps, Some(run.at_s));
-        match &grade.check {
-            Some(Check::Same { seed, lines }) => self.screen.print(&format!(
-                "{} your pipeline's output matches the reference's on fresh data (seed {seed}, {lines} lines).",
-                style("✓").green()
-            )),
-            Some(Check::Differ { message, .. }) => self.screen.print(&format!("{} {message}", style("✗").red())),
-            Some(Check::Broken(message)) => self.screen.print(&format!(
-                "{} the fresh-data check could not run: {message}",
-                style("!").yellow()
-            )),
-            None => {}
-        }
-        self.last = Some(grade.steps.clone());
-        if grade.passed() {
-            return self.finish(AttemptResult::Passed, run.at_s).map(Some);
-        }
-        if run.at_limit {
-            return self
-                .finish(AttemptResult::Failed, self.kata.limit_s())
-                .map(Some);
-        }
-        self.screen.print(&format!(
-            "Not passed yet; the clock is running ({} left). Fix and press g again, or a to abandon.",
-            clock(self.kata.limit_s() - self.elapsed())
+        let report = format!(
+            "⏱ {} · graded in {:.1} s\n{}",
+            clock(run.at_s),
+            graded.took.as_secs_f64(),
+            graded.report
+        );
+        self.screen.print(&report);
+        self.last_verdict = Some(report);
+        self.a.last_run = Some(format!(
+            "graded {} at {}",
+            match graded.verdict {
+                Verdict::Passed => "passed",
+                Verdict::Failed => "failed",
+                Verdict::Broken => "(could not grade)",
+            },
+            clock(run.at_s)
         ));
+        match graded.verdict {
+            Verdict::Passed => return self.finish(AttemptResult::Passed, run.at_s).map(Some),
+            _ if run.at_limit => {
+                return self
+                    .finish(AttemptResult::Failed, self.kata.limit_s())
+                    .map(Some);
+            }
+            Verdict::Broken => self.screen.print(
+                "The grading itself could not run (see above); this is not your program's verdict. Press g to try again.",
+            ),
+            Verdict::Failed if self.a.mode == Mode::Interview => self.screen.print(&format!(
+                "Not passed yet; the clock is running ({} left). Fix and press g again, or a to abandon.",
+                clock(self.kata.limit_s() - self.elapsed())
+            )),
+            Verdict::Failed => self.screen.print(
+                "Not passed yet; the clock is running. Fix and press g again, or a to abandon.",
+            ),
+        }
         self.save()?;
         Ok(None)
     }
@@ -791,6 +859,7 @@ fn fingerprint(dir: &std::path::Path) -> u64 {
 
 fn short_keys(mode: Mode) -> &'static str {
     match mode {
+        // Interview mode, and the whole program in timed mode.
         Mode::Guided => "h hint · r run · p pause · a abandon · ? help",
         Mode::Timed => "r run · p pause · a abandon · ? help",
         _ => "g grade · p pause · a abandon · ? help",
@@ -1040,9 +1109,16 @@ fn summary(kata: &Kata, e: &crate::state::Entry, before: Option<&crate::state::H
                 .filter(|p| p.kata == kata.name)
                 .cloned()
                 .collect();
-            let old = crate::levels::standing(&all.iter().collect::<Vec<_>>()).level;
+            let old = crate::levels::standing(
+                &all.iter().collect::<Vec<_>>(),
+                &crate::levels::Thresholds::of(kata),
+            )
+            .level;
             all.push(e.clone());
-            let new = crate::levels::standing(&all.iter().collect::<Vec<_>>());
+            let new = crate::levels::standing(
+                &all.iter().collect::<Vec<_>>(),
+                &crate::levels::Thresholds::of(kata),
+            );
             if new.level != old {
                 let _ = writeln!(s, "  Level up: {} → {}", old.as_str(), new.level.as_str());
             }

@@ -11,9 +11,27 @@ use crate::kata::Kata;
 use crate::prompt::{Item, Prompt};
 use crate::reset;
 use crate::session::Session;
-use crate::state::{self, Attempt, AttemptResult, Mode, clock};
+use crate::state::{self, Attempt, AttemptResult, Mode, PracticeFile, clock};
 
-pub fn start(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<ExitCode> {
+/// The file an attempt is written in: the whole program in interview mode, and in
+/// timed mode unless `steps` asks for the step file; the step file in guided mode and
+/// for a kata without a whole program.
+pub fn practice_file(kata: &Kata, mode: Mode, steps: bool) -> PracticeFile {
+    match mode {
+        _ if kata.program.is_none() => PracticeFile::Steps,
+        Mode::Interview => PracticeFile::Program,
+        Mode::Timed if !steps => PracticeFile::Program,
+        _ => PracticeFile::Steps,
+    }
+}
+
+pub fn start(
+    ctx: &Ctx,
+    kata: &Kata,
+    mode: Mode,
+    steps: bool,
+    p: &mut dyn Prompt,
+) -> Result<ExitCode> {
     if mode == Mode::Reference {
         return crate::reference::run(ctx, kata);
     }
@@ -21,7 +39,8 @@ pub fn start(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<E
         refuse_if_live(&a)?;
         let other = ctx.catalog.get(&a.kata)?;
         let what = describe(&a);
-        let items = if a.kata == kata.name && a.mode == mode {
+        let file = practice_file(kata, mode, steps);
+        let items = if a.kata == kata.name && a.mode == mode && a.file == file {
             vec![
                 Item::new("resume", format!("Resume it ({what})")),
                 Item::new(
@@ -58,11 +77,17 @@ pub fn start(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<E
             }
         }
     }
-    new_attempt(ctx, kata, mode, p)
+    new_attempt(ctx, kata, mode, practice_file(kata, mode, steps), p)
 }
 
 fn describe(a: &Attempt) -> String {
-    format!("{} · {} · {}", a.kata, a.mode.as_str(), clock(a.elapsed_s))
+    format!(
+        "{} · {} · {} · {}",
+        a.kata,
+        a.mode.as_str(),
+        a.file.as_str(),
+        clock(a.elapsed_s)
+    )
 }
 
 fn refuse_if_live(a: &Attempt) -> Result<()> {
@@ -92,7 +117,13 @@ fn report_end(ended: &reset::Ended, kata: &Kata) {
     }
 }
 
-fn new_attempt(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<ExitCode> {
+fn new_attempt(
+    ctx: &Ctx,
+    kata: &Kata,
+    mode: Mode,
+    file: PracticeFile,
+    p: &mut dyn Prompt,
+) -> Result<ExitCode> {
     match git::not_a_checkout(&ctx.repo) {
         Some(why) => println!(
             "Note: {why}; at the end the attempt is archived but the kata cannot be restored from git."
@@ -136,6 +167,7 @@ fn new_attempt(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result
     let a = Attempt {
         kata: kata.name.clone(),
         mode,
+        file,
         started_at: state::now(),
         elapsed_s: 0.0,
         splits: Vec::new(),

@@ -34,9 +34,9 @@ impl Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttemptResult {
-    /// Every step test passed (and, in interview mode, the fresh-data check).
+    /// Every step test passed, or the whole program passed grading.
     Passed,
-    /// Interview mode: the limit ended the attempt with failing steps.
+    /// Interview mode: the limit ended the attempt before a passing grading.
     Failed,
     Abandoned,
     /// Ended by `cargo practice reset` while paused.
@@ -50,6 +50,26 @@ impl AttemptResult {
             AttemptResult::Failed => "failed",
             AttemptResult::Abandoned => "abandoned",
             AttemptResult::Reset => "reset",
+        }
+    }
+}
+
+/// Which file an attempt was written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PracticeFile {
+    /// The step file (`src/lib.rs`): one function per step, contracts given.
+    #[default]
+    Steps,
+    /// The blank program: the whole pipeline from a problem statement.
+    Program,
+}
+
+impl PracticeFile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PracticeFile::Steps => "steps",
+            PracticeFile::Program => "program",
         }
     }
 }
@@ -68,6 +88,9 @@ pub struct Split {
 pub struct Attempt {
     pub kata: String,
     pub mode: Mode,
+    /// The step file or the whole program (older attempts: the step file).
+    #[serde(default)]
+    pub file: PracticeFile,
     pub started_at: String,
     /// Practice time so far; paused time does not count.
     pub elapsed_s: f64,
@@ -93,6 +116,9 @@ pub struct Attempt {
 pub struct Entry {
     pub kata: String,
     pub mode: Mode,
+    /// The step file or the whole program (older entries: the step file).
+    #[serde(default)]
+    pub file: PracticeFile,
     pub started_at: String,
     pub ended_at: String,
     /// Practice time to the result (for a pass: when the passing code was saved or graded).
@@ -274,6 +300,7 @@ mod tests {
         p.append_history(Entry {
             kata: "batch".into(),
             mode: Mode::Timed,
+            file: PracticeFile::Steps,
             started_at: "2026-05-01T10:00:00+00:00".into(),
             ended_at: "2026-05-01T10:12:00+00:00".into(),
             duration_s: 720.0,

@@ -83,7 +83,7 @@ pub fn render(ctx: &Ctx) -> Result<String> {
             .iter()
             .filter(|e| e.kata == k.name)
             .collect();
-        let standing = levels::standing(&mine);
+        let standing = levels::standing(&mine, &levels::Thresholds::of(k));
         let passed = mine
             .iter()
             .filter(|e| e.result == AttemptResult::Passed)
@@ -114,8 +114,11 @@ pub fn render(ctx: &Ctx) -> Result<String> {
         );
         if suggestion.is_none() && standing.level != Level::InterviewReady {
             let (mode, flag) = match standing.level {
-                Level::NotYet | Level::Beginner => ("guided (then without hints)", ""),
-                Level::Intermediate | Level::Advanced => ("timed", " --mode timed"),
+                Level::NotYet => ("guided (then without hints)", ""),
+                Level::Beginner | Level::Intermediate | Level::Advanced => (
+                    "timed (the whole program, from a blank file)",
+                    " --mode timed",
+                ),
                 _ => ("interview", " --mode interview"),
             };
             suggestion = Some(format!(

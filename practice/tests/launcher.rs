@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{KATA_RS, KATA_TOML, PRISTINE, Repo, SOLVED, step_one_solved};
+use support::{
+    BLANK_PROGRAM, KATA_RS, KATA_TOML, PRISTINE, PROGRAM_RS, Repo, SOLVED, SOLVED_PROGRAM,
+    program_toml, step_one_solved,
+};
 
 /// Paths and clock readings change run to run.
 fn settings(repo: &Repo) -> insta::Settings {
@@ -324,58 +327,48 @@ fn a_second_session_is_refused_while_one_runs() {
     s.finish();
 }
 
-// ---------------------------------------------------------------- interview
-
-fn interview_toml(learner_prints: &str, limit_min: &str) -> String {
-    format!(
-        "{}\n[interview]\nprepare = [[\"sh\", \"-c\", \"echo rows for seed {{seed}} > {{scratch}}/data.txt\"]]\nreference = [\"sh\", \"-c\", \"cat {{scratch}}/data.txt\"]\nlearner = [\"sh\", \"-c\", \"{learner_prints}\"]\ntimeout_s = 30\n",
-        KATA_TOML.replace(
-            "interview_limit_min = 20",
-            &format!("interview_limit_min = {limit_min}")
-        )
-    )
-}
+// ---------------------------------------------------------------- interview, whole program
 
 #[test]
-fn interview_grades_on_request_with_the_fresh_data_check() {
-    let r = Repo::with_kata_toml(&interview_toml("cat {scratch}/data.txt", "20"));
+fn interview_grades_the_whole_program_on_request_and_restores_the_blank_file() {
+    let r = Repo::with_kata_toml(&program_toml("20", ""));
     let mut s = r.spawn(&["toy", "-m", "interview"]);
-    s.expect("You have 20:00. No hints");
+    let intro = s.expect("You have 20:00. No hints");
+    assert!(intro.contains(PROGRAM_RS), "{intro}");
     s.send("h");
     s.expect("No hints in interview mode");
     s.send("g");
     let first = s.expect("Not passed yet; the clock is running");
-    assert!(first.contains("○  1 Double a number  todo"), "{first}");
-    r.write(KATA_RS, SOLVED);
+    assert!(first.contains("✗ main: prints nothing"), "{first}");
+    r.write(PROGRAM_RS, SOLVED_PROGRAM);
     s.send("g");
     let end = s.expect("is pristine again");
-    assert!(
-        end.contains("matches the reference's on fresh data (seed "),
-        "{end}"
-    );
+    assert!(end.contains("✓ main: prints the answer"), "{end}");
     assert!(end.contains("✓ Passed in"), "{end}");
     s.finish();
     let e = &r.history()["attempts"][0];
     assert_eq!(e["mode"], "interview");
+    assert_eq!(e["file"], "program");
     assert_eq!(e["result"], "passed");
     assert_eq!(e["gradings"], 2);
+    // The program is archived with the attempt, and the blank file is back.
+    let archive = e["archive"].as_str().unwrap();
+    assert_eq!(
+        r.read(&format!("{archive}/program/main.rs")),
+        SOLVED_PROGRAM
+    );
+    assert_eq!(r.read(PROGRAM_RS), BLANK_PROGRAM);
 }
 
 #[test]
-fn interview_fails_when_the_output_differs_on_fresh_data() {
-    let r = Repo::with_kata_toml(&interview_toml("echo fitted to the fixtures", "20"));
+fn a_grading_that_cannot_run_is_not_a_verdict_on_the_program() {
+    let r = Repo::with_kata_toml(&program_toml("20", "echo no broker >&2; exit 2; "));
     let mut s = r.spawn(&["toy", "-m", "interview"]);
     s.expect("You have 20:00");
-    r.write(KATA_RS, SOLVED);
+    r.write(PROGRAM_RS, SOLVED_PROGRAM);
     s.send("g");
-    let out = s.expect("Not passed yet");
-    assert!(out.contains("3/3 steps green"), "{out}");
-    assert!(
-        out.contains("your output differs from the reference's on fresh data (seed "),
-        "{out}"
-    );
-    assert!(out.contains("expected: rows for seed "), "{out}");
-    assert!(out.contains("actual:   fitted to the fixtures"), "{out}");
+    let out = s.expect("this is not your program's verdict");
+    assert!(out.contains("no broker"), "{out}");
     s.send("a");
     s.send("y");
     s.expect("is pristine again");
@@ -384,9 +377,61 @@ fn interview_fails_when_the_output_differs_on_fresh_data() {
 }
 
 #[test]
+fn timed_mode_is_the_whole_program_unless_steps_is_asked_for() {
+    let r = Repo::with_kata_toml(&program_toml("20", ""));
+    let mut s = r.spawn(&["toy", "-m", "timed"]);
+    let intro = s.expect("press g to build your program");
+    assert!(intro.contains(PROGRAM_RS), "{intro}");
+    r.write(PROGRAM_RS, SOLVED_PROGRAM);
+    s.send("g");
+    s.expect("is pristine again");
+    s.finish();
+    let e = &r.history()["attempts"][0];
+    assert_eq!(
+        (e["mode"].as_str(), e["file"].as_str()),
+        (Some("timed"), Some("program"))
+    );
+    assert_eq!(e["result"], "passed");
+
+    let mut s = r.spawn(&["toy", "-m", "timed", "--steps"]);
+    let intro = s.expect("each step's split is taken when it first passes");
+    assert!(intro.contains(KATA_RS), "{intro}");
+    s.send("a");
+    s.send("y");
+    s.expect("is pristine again");
+    s.finish();
+    assert_eq!(r.history()["attempts"][1]["file"], "steps");
+}
+
+#[test]
+fn grade_from_the_shell_exits_with_the_verdict() {
+    let r = Repo::with_kata_toml(&program_toml("20", ""));
+    let out = r.run(&["grade", "toy"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✗ main: prints nothing"),
+        "{}",
+        out.stdout
+    );
+    r.write("elsewhere/answer.rs", SOLVED_PROGRAM);
+    let out = r.run(&["grade", "toy", "--file", "elsewhere/answer.rs"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✓ main: prints the answer"),
+        "{}",
+        out.stdout
+    );
+    // A kata without a whole program says so.
+    let plain = Repo::new();
+    let out = plain.run(&["grade", "toy"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.contains("no whole program"), "{}", out.stderr);
+}
+
+#[test]
 fn the_interview_limit_grades_what_is_there_and_ends_the_attempt() {
     // 0.05 min = 3 s.
-    let r = Repo::with_kata_toml(&interview_toml("cat {scratch}/data.txt", "0.05"));
+    let r = Repo::with_kata_toml(&program_toml("0.05", ""));
     let mut s = r.spawn(&["toy", "--mode", "interview"]);
     s.expect_within("Time is up (00:03)", Duration::from_secs(60));
     let end = s.expect("is pristine again");
@@ -399,23 +444,19 @@ fn the_interview_limit_grades_what_is_there_and_ends_the_attempt() {
 
 #[test]
 fn a_grading_asked_for_in_time_decides_even_when_the_limit_passes_meanwhile() {
-    // The fresh-data step waits for the test's go-ahead, so the 3 s limit passes mid-grading.
-    let toml = format!(
-        "{}\n[interview]\nprepare = [[\"sh\", \"-c\", \"while [ ! -f {{repo}}/.practice/go ]; do sleep 0.1; done; echo rows > {{scratch}}/data.txt\"]]\nreference = [\"cat\", \"{{scratch}}/data.txt\"]\nlearner = [\"cat\", \"{{scratch}}/data.txt\"]\ntimeout_s = 60\n",
-        KATA_TOML.replace("interview_limit_min = 20", "interview_limit_min = 0.05")
-    );
-    let r = Repo::with_kata_toml(&toml);
+    // The grading waits for the test's go-ahead, so the 3 s limit passes mid-grading.
+    let r = Repo::with_kata_toml(&program_toml(
+        "0.05",
+        "while [ ! -f {repo}/.practice/go ]; do sleep 0.1; done; ",
+    ));
     let mut s = r.spawn(&["toy", "--mode", "interview"]);
     s.expect("You have 00:03");
-    r.write(KATA_RS, SOLVED);
+    r.write(PROGRAM_RS, SOLVED_PROGRAM);
     s.send("g");
     s.expect("the grading in progress decides");
     r.write(".practice/go", "");
     let end = s.expect("is pristine again");
-    assert!(
-        end.contains("matches the reference's on fresh data"),
-        "{end}"
-    );
+    assert!(end.contains("✓ main: prints the answer"), "{end}");
     assert!(end.contains("✓ Passed in 00:0"), "{end}");
     s.finish();
     let e = &r.history()["attempts"][0];
@@ -600,13 +641,13 @@ const PREPARED_HISTORY: &str = r#"{
     {"kata": "toy", "mode": "guided", "started_at": "2026-05-01T09:00:00+00:00", "ended_at": "2026-05-01T09:40:00+00:00",
      "duration_s": 2100.0, "result": "passed", "hints_used": 3, "hinted_steps": [1, 2, 3],
      "splits": [{"step": 1, "test": "step_01_double", "at_s": 600.0}, {"step": 2, "test": "step_02_greet", "at_s": 1500.0}, {"step": 3, "test": "step_03_total", "at_s": 2100.0}]},
-    {"kata": "toy", "mode": "timed", "started_at": "2026-05-02T09:00:00+00:00", "ended_at": "2026-05-02T09:20:00+00:00",
+    {"kata": "toy", "mode": "timed", "file": "program", "started_at": "2026-05-02T09:00:00+00:00", "ended_at": "2026-05-02T09:20:00+00:00",
      "duration_s": 1150.0, "result": "passed", "hints_used": 0},
     {"kata": "toy", "mode": "timed", "started_at": "2026-05-03T09:00:00+00:00", "ended_at": "2026-05-03T09:08:00+00:00",
      "duration_s": 480.0, "result": "abandoned", "hints_used": 0},
-    {"kata": "toy", "mode": "interview", "started_at": "2026-05-04T09:00:00+00:00", "ended_at": "2026-05-04T09:12:00+00:00",
+    {"kata": "toy", "mode": "interview", "file": "program", "started_at": "2026-05-04T09:00:00+00:00", "ended_at": "2026-05-04T09:12:00+00:00",
      "duration_s": 700.0, "result": "passed", "hints_used": 0},
-    {"kata": "toy", "mode": "interview", "started_at": "2026-05-05T09:00:00+00:00", "ended_at": "2026-05-05T09:11:00+00:00",
+    {"kata": "toy", "mode": "interview", "file": "program", "started_at": "2026-05-05T09:00:00+00:00", "ended_at": "2026-05-05T09:11:00+00:00",
      "duration_s": 650.0, "result": "passed", "hints_used": 0},
     {"kata": "gone", "mode": "timed", "started_at": "2026-05-05T10:00:00+00:00", "ended_at": "2026-05-05T10:11:00+00:00",
      "duration_s": 650.0, "result": "passed", "hints_used": 0}
@@ -622,12 +663,13 @@ fn history_shows_the_table_the_chart_bests_and_levels() {
     let out = r.run(&["history"], "");
     out.ok();
     insta::assert_snapshot!("history", out.stdout);
-    // Level: best hint-free pass 10:50 => Advanced; a third interview pass within 12:00 => Interview Ready.
-    assert!(out.stdout.contains("toy       Advanced         next: Expert: pass without hints in under 10:00 (best without hints: 10:50)"));
+    // Level: best hint-free whole-program pass 10:50 => Advanced; a third interview pass
+    // within 12:00 => Interview Ready.
+    assert!(out.stdout.contains("toy       Advanced         next: Expert: pass the whole program without hints in under 10:00 (best whole program: 10:50)"));
     let third = PREPARED_HISTORY.replace(
         "\n  ]\n}",
         r#",
-    {"kata": "toy", "mode": "interview", "started_at": "2026-05-06T09:00:00+00:00", "ended_at": "2026-05-06T09:12:00+00:00",
+    {"kata": "toy", "mode": "interview", "file": "program", "started_at": "2026-05-06T09:00:00+00:00", "ended_at": "2026-05-06T09:12:00+00:00",
      "duration_s": 719.0, "result": "passed", "hints_used": 0}
   ]
 }"#,

@@ -99,6 +99,23 @@ hint = "xs.iter().sum()"
 
 pub const KATA_RS: &str = "katas/toy_kata/src/lib.rs";
 
+/// The toy kata's whole program (timed and interview mode, when kata.toml has `[program]`).
+pub const PROGRAM_RS: &str = "katas/toy_kata/program/main.rs";
+pub const BLANK_PROGRAM: &str = "// Toy problem: print the answer.\nfn main() {}\n";
+pub const SOLVED_PROGRAM: &str = "fn main() {\n    println!(\"solved\");\n}\n";
+
+/// A kata.toml with a `[program]` graded by a shell script: a pass when the program
+/// says `solved`, with a one-line checklist either way.
+pub fn program_toml(limit_min: &str, grade_prefix: &str) -> String {
+    format!(
+        "{}\n[program]\nfile = \"program/main.rs\"\ngrade = [\"sh\", \"-c\", \"{grade_prefix}if grep -q solved {{file}}; then echo '✓ main: prints the answer'; exit 0; else echo '✗ main: prints nothing'; exit 1; fi\"]\ntimeout_s = 60\n",
+        KATA_TOML.replace(
+            "interview_limit_min = 20",
+            &format!("interview_limit_min = {limit_min}")
+        )
+    )
+}
+
 pub struct Repo {
     pub dir: tempfile::TempDir,
 }
@@ -130,6 +147,7 @@ impl Repo {
             "[package]\nname = \"toy_kata\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ntest = false\ndoctest = false\n\n[[test]]\nname = \"steps\"\npath = \"tests/steps.rs\"\n",
         );
         r.write(KATA_RS, PRISTINE);
+        r.write(PROGRAM_RS, BLANK_PROGRAM);
         r.write("katas/toy_kata/tests/steps.rs", STEPS_RS);
         r.write("katas/toy_kata/kata.toml", kata_toml);
         r.write(

@@ -1,5 +1,5 @@
-//! Runs the six graded steps as one pipeline and prints the result, for the
-//! launcher's interview grading (`cargo practice batch --mode interview`):
+//! Runs the six graded steps as one pipeline and prints the result: reference mode
+//! (`cargo practice batch -m reference`) shows the reference's output with it.
 //!
 //! ```text
 //! cargo run -q -p batch_kata --features cli --bin batch_pipeline -- \
