@@ -87,7 +87,8 @@ expert (production: logs, counts, dead letters, exactly-once).
 
 Examples:
   cargo practice solution batch
-  cargo practice solution kafka --level beginner"
+  cargo practice solution kafka --level beginner
+  cargo practice solution batch --diff            against your last attempt"
     )]
     Solution {
         /// The kata
@@ -95,6 +96,9 @@ Examples:
         /// beginner, intermediate or expert
         #[arg(long, value_name = "LEVEL", default_value = "intermediate")]
         level: String,
+        /// Show it as a diff against your last archived attempt at the kata
+        #[arg(long)]
+        diff: bool,
     },
     /// Grade a whole program on fresh data, as in an interview (exit 0 when it passes)
     #[command(

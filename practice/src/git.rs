@@ -109,6 +109,20 @@ pub fn diff(repo: &Path, rel_dir: &str) -> Result<String> {
     git_ok(repo, &["diff", "HEAD", "--", rel_dir])
 }
 
+/// Two files compared (`git diff --no-index`): empty when they are the same.
+pub fn diff_files(repo: &Path, old: &Path, new: &Path) -> Result<String> {
+    let (old, new) = (old.to_string_lossy(), new.to_string_lossy());
+    let f = git(
+        repo,
+        &["diff", "--no-index", "--no-color", "--", &old, &new],
+    )?;
+    // Exit code 1 means "they differ"; anything above is an error.
+    match f.status.and_then(|s| s.code()) {
+        Some(0 | 1) => Ok(f.stdout),
+        _ => bail!("`git diff --no-index` failed: {}", f.stderr.trim()),
+    }
+}
+
 /// Puts the kata folder back as committed: tracked files from HEAD (the index too),
 /// untracked files removed. Ignored files are left alone.
 pub fn restore(repo: &Path, rel_dir: &str) -> Result<()> {

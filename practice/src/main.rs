@@ -153,8 +153,8 @@ fn run() -> Result<ExitCode> {
         Some(Cmd::Reset { kata, all }) => {
             reset::command(&ctx, kata.as_deref(), all).map(|_| ExitCode::SUCCESS)
         }
-        Some(Cmd::Solution { kata, level }) => {
-            commands::solution(&ctx, &kata, &level).map(|_| ExitCode::SUCCESS)
+        Some(Cmd::Solution { kata, level, diff }) => {
+            commands::solution(&ctx, &kata, &level, diff).map(|_| ExitCode::SUCCESS)
         }
         Some(Cmd::Grade {
             kata,

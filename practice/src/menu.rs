@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
             "hint" => hint(ctx, p),
             "reset" => reset_menu(ctx, p),
             "solution" => match pick_kata(ctx, p, "Solution of which kata?")? {
-                Some(k) => commands::solution(ctx, &k.name, "intermediate"),
+                Some(k) => commands::solution(ctx, &k.name, "intermediate", false),
                 None => Ok(()),
             },
             name => {

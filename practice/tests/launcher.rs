@@ -527,6 +527,57 @@ fn the_solution_opens_only_after_an_attempt_has_ended() {
         .has("// ===== solutions/toy.rs =====\n// the toy reference");
 }
 
+#[test]
+fn solution_levels_and_a_diff_against_the_last_attempt() {
+    let toml = format!(
+        "{}\n[levels]\nbeginner = \"solutions/toy_beginner.rs\"\nintermediate = \"solutions/toy.rs\"\n",
+        program_toml("20", "")
+    );
+    let r = Repo::with_kata_toml(&toml);
+    r.write(
+        "solutions/toy_beginner.rs",
+        "// every line explained\nfn main() {}\n",
+    );
+    let mut s = r.spawn(&["toy", "-m", "interview"]);
+    s.expect("You have 20:00");
+    r.write(
+        PROGRAM_RS,
+        "fn main() {\n    println!(\"solved, by me\");\n}\n",
+    );
+    s.send("g");
+    s.expect("is pristine again");
+    s.finish();
+    r.run(&["solution", "toy", "--level", "beginner"], "")
+        .ok()
+        .has("// ===== solutions/toy_beginner.rs =====\n// every line explained");
+    r.run(&["solution", "toy", "--level", "guru"], "")
+        .failed()
+        .has("`toy` has the levels beginner, intermediate, not `guru`");
+    let out = r.run(&["solution", "toy", "--diff"], "");
+    out.ok();
+    assert!(
+        out.stdout
+            .contains("--- your last attempt: .practice/attempts/"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("(interview mode, passed)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("-    println!(\"solved, by me\");"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("+// the toy reference"),
+        "{}",
+        out.stdout
+    );
+}
+
 // ---------------------------------------------------------------- reset
 
 #[test]
