@@ -59,6 +59,8 @@ struct Running {
     at_s: f64,
     grading: bool,
     at_limit: bool,
+    /// Nothing was compiled yet when it started: it compiles the dependencies first.
+    first_build: bool,
 }
 
 pub struct Session<'a> {
@@ -507,7 +509,10 @@ impl<'a> Session<'a> {
     fn status_line(&self, t: f64) -> String {
         let (g, n) = self.green();
         let busy = match &self.running {
-            Some(r) if r.grading => " · grading…",
+            Some(r) if r.first_build => {
+                " · compiling for the first time (DataFusion, rdkafka: a few minutes, once)…"
+            }
+            Some(r) if r.grading => " · building and grading…",
             Some(_) => " · testing…",
             None => "",
         };
@@ -562,12 +567,20 @@ impl<'a> Session<'a> {
         } else {
             self.elapsed()
         };
+        let first_build = crate::runner::first_build(&self.ctx.repo);
+        if first_build {
+            self.screen.print(
+                "First run in this checkout: compiling DataFusion, Arrow, Parquet and rdkafka once \
+                 (a few minutes on two cores); after that a run takes seconds.",
+            );
+        }
         self.running = Some(Running {
             id,
             cancel: cancel.clone(),
             at_s,
             grading,
             at_limit,
+            first_build,
         });
         let (repo, kata, tx) = (self.ctx.repo.clone(), self.kata.clone(), self.tx.clone());
         let log: PathBuf = self.ctx.practice.last_run_log();
