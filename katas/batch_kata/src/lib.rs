@@ -38,8 +38,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 /// - `target_partitions` equal to the number of CPU cores available to the process;
 /// - joins and aggregations repartitioned across those partitions;
 /// - statistics collected when reading files;
-/// - Parquet written with Snappy compression (Spark's default codec; the only one
-///   compiled into this workspace, so writing with DataFusion's default fails).
+/// - Parquet written with Snappy compression (Spark's default codec; DataFusion's
+///   default is zstd, which the test tells apart).
 pub fn create_session() -> SessionContext {
     todo!("step 1: create_session")
 }

@@ -20,7 +20,7 @@ use datafusion::prelude::*;
 use fixtures::batch::{customers_schema, orders_schema};
 
 /// A session for building test inputs: not the one step 1 makes, so that the other
-/// steps are graded on their own. Snappy is the Parquet codec compiled in.
+/// steps are graded on their own, writing Parquet with Snappy as the job does.
 fn test_session() -> SessionContext {
     SessionContext::new_with_config(
         SessionConfig::new()

@@ -211,7 +211,7 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
             None => bail!("cargo built no binary `{bin}`"),
         };
         // The graded binary compiles a copy of the file: name the file itself.
-        let error = regex_free_replace_out_path(&error, &source);
+        let error = name_the_source(&error, &source);
         return Ok(Build::DoesNotCompile(error));
     }
     let executable = executable.expect("checked above");
@@ -264,7 +264,7 @@ fn library_path(deps: &Path) -> anyhow::Result<OsString> {
 }
 
 /// rustc names `OUT_DIR/program.rs` for a graded copy; the learner knows their file.
-fn regex_free_replace_out_path(error: &str, source: &Path) -> String {
+fn name_the_source(error: &str, source: &Path) -> String {
     error
         .lines()
         .map(|line| match line.find("/out/program.rs") {
@@ -292,6 +292,8 @@ pub fn tail(s: &str, n: usize) -> String {
 /// How a bounded run ended.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// The file the program was built from: panics name it, not the build's copy.
+    pub source: PathBuf,
     /// `None` when it was killed at the deadline.
     pub status: Option<ExitStatus>,
     pub stdout: String,
@@ -323,13 +325,20 @@ impl Run {
             ));
         }
         if let Some(panic) = panic_message(&self.stderr) {
-            return Some(format!("panicked: {panic}"));
+            return Some(format!(
+                "panicked: {}",
+                name_the_source(&panic, &self.source)
+            ));
         }
         let code = self
             .status
             .and_then(|s| s.code())
             .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
-        let last = self.stderr.lines().rev().find(|l| !l.trim().is_empty());
+        // The first line that says `error` (clap's and anyhow's both do), else the last.
+        let lines = || self.stderr.lines().filter(|l| !l.trim().is_empty());
+        let last = lines()
+            .find(|l| l.trim_start().to_ascii_lowercase().starts_with("error"))
+            .or_else(|| lines().last());
         Some(match last {
             Some(line) => format!("exited with {code}: {}", line.trim()),
             None => format!("exited with {code}"),
@@ -358,6 +367,7 @@ fn panic_message(stderr: &str) -> Option<String> {
 /// A running program, killed when dropped.
 pub struct Running {
     child: Child,
+    source: PathBuf,
     started: Instant,
     stdout: Option<std::thread::JoinHandle<String>>,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -407,6 +417,7 @@ impl Running {
         };
         let (out, err) = (join(self.stdout.take()), join(self.stderr.take()));
         Ok(Run {
+            source: self.source.clone(),
             status: Some(status),
             stdout: out,
             stderr: err,
@@ -472,6 +483,7 @@ impl Program {
         let stderr = read_all(Box::new(child.stderr.take().expect("piped")));
         Ok(Running {
             child,
+            source: self.source.clone(),
             started: Instant::now(),
             stdout: Some(stdout),
             stderr: Some(stderr),

@@ -101,8 +101,11 @@ impl std::error::Error for GaveUp {}
 /// deadline.
 #[derive(Debug)]
 pub enum Error {
-    Failed { what: String, error: KafkaError },
-    GaveUp(GaveUp),
+    Failed {
+        what: String,
+        error: Box<KafkaError>,
+    },
+    GaveUp(Box<GaveUp>),
 }
 
 impl fmt::Display for Error {
@@ -154,17 +157,17 @@ impl<'a> Attempts<'a> {
         if !is_retriable(&error) {
             return Err(Error::Failed {
                 what: self.what.to_string(),
-                error,
+                error: Box::new(error),
             });
         }
         let waited = self.started.elapsed();
         if waited + self.backoff > self.deadline {
-            return Err(Error::GaveUp(GaveUp {
+            return Err(Error::GaveUp(Box::new(GaveUp {
                 what: self.what.to_string(),
                 tries: self.tries,
                 waited,
                 last: error,
-            }));
+            })));
         }
         let kind = error
             .rdkafka_error_code()
