@@ -338,7 +338,7 @@ impl Run {
         let lines = || self.stderr.lines().filter(|l| !l.trim().is_empty());
         let last = lines()
             .find(|l| l.trim_start().to_ascii_lowercase().starts_with("error"))
-            .or_else(|| lines().last());
+            .or_else(|| lines().next_back());
         Some(match last {
             Some(line) => format!("exited with {code}: {}", line.trim()),
             None => format!("exited with {code}"),
