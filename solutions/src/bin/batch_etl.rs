@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 /// Reads customers and orders CSV, cleans, joins and aggregates them per customer,
 /// and replaces OUTPUT with the Parquet result (atomically: a failure leaves it as it was).
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// customers.csv: customer_id,name,email,city,signup_date
     #[arg(long)]
@@ -39,12 +39,12 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     match solutions::batch::run(&args.customers, &args.orders, &args.output).await {
-        Ok(summary) => {
+        Ok(counts) => {
             println!(
                 "batch_etl: {} customers, {} orders read; {} summary rows written to {} in {:.2?}",
-                summary.customers_read,
-                summary.orders_read,
-                summary.rows_written,
+                counts.customers_read,
+                counts.orders_read,
+                counts.rows_written,
                 args.output.display(),
                 started.elapsed()
             );

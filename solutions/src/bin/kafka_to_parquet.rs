@@ -28,7 +28,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use solutions::kafka_parquet::{PARTITION_COLUMNS, PipelineOptions, RunSummary, run_pipeline};
+use solutions::kafka_parquet::{self, PARTITION_COLUMNS, PipelineConfig, PipelineCounts};
 use tracing::info;
 
 #[derive(Parser, Debug)]
@@ -108,15 +108,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.bootstrap.clone()
     };
 
-    let options = PipelineOptions {
+    let config = PipelineConfig {
         bootstrap_servers: bootstrap,
-        topic: args.topic.clone(),
-        dlq_topic: args.dlq.clone(),
-        group_id: args.group.clone(),
+        input: args.topic.clone(),
+        dlq: args.dlq.clone(),
+        group: args.group.clone(),
         lake_dir: output.clone(),
         checkpoint_dir: checkpoint,
-        max_batch: args.max_batch,
-        max_wait: Duration::from_millis(args.max_wait_ms),
+        batch_size: args.max_batch,
+        batch_wait: Duration::from_millis(args.max_wait_ms),
         idle_timeout: args
             .idle_timeout_s
             .or(mock.as_ref().map(|_| 2.0))
@@ -127,9 +127,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut job = tokio::task::spawn_blocking({
         let stop = stop.clone();
-        move || run_pipeline(&options, &stop)
+        move || kafka_parquet::run(&config, &stop)
     });
-    let summary: RunSummary = tokio::select! {
+    let counts: PipelineCounts = tokio::select! {
         done = &mut job => done.context("the pipeline panicked")??,
         _ = tokio::signal::ctrl_c() => {
             info!("Ctrl-C: finishing the current batch, then stopping");
@@ -139,24 +139,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let seconds = started.elapsed().as_secs_f64();
     info!(
-        batches = summary.batches,
-        read = summary.read,
-        written = summary.written,
-        dead_letters = summary.dead_letters,
-        files = summary.files,
-        replayed_dead_letters = summary.replayed_dead_letters,
-        removed_files = summary.removed_files,
+        batches = counts.batches,
+        read = counts.read,
+        written = counts.written,
+        dead_letters = counts.dead_letters,
+        files = counts.files,
+        replayed_dead_letters = counts.replayed_dead_letters,
+        removed_files = counts.removed_files,
         seconds,
-        ingest_seconds = summary.ingest_seconds,
-        events_per_s = (summary.read as f64 / summary.ingest_seconds.max(1e-9)).round(),
+        ingest_seconds = counts.ingest_seconds,
+        events_per_s = (counts.read as f64 / counts.ingest_seconds.max(1e-9)).round(),
         "done"
     );
     if args.summary_json {
-        println!("{}", serde_json_line(&summary, seconds));
+        println!("{}", serde_json_line(&counts, seconds));
     } else {
         println!(
             "read {} records in {} batches ({seconds:.1} s): {} rows written in {} files, {} dead letters",
-            summary.read, summary.batches, summary.written, summary.files, summary.dead_letters
+            counts.read, counts.batches, counts.written, counts.files, counts.dead_letters
         );
     }
     if mock.is_some() || args.preview {
@@ -190,9 +190,7 @@ fn folders(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
         .clone()
         .unwrap_or_else(|| demo.join("checkpoint"));
     anyhow::ensure!(
-        !checkpoint
-            .join(solutions::kafka_parquet::CHECKPOINT_FILE)
-            .exists(),
+        !checkpoint.join(kafka_parquet::CHECKPOINT_FILE).exists(),
         "{} holds a checkpoint, but the mock cluster starts with an empty topic: \
          give --bootstrap mock a new --checkpoint folder (or none)",
         checkpoint.display()
@@ -205,18 +203,32 @@ fn folders(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((output, checkpoint))
 }
 
-fn serde_json_line(summary: &RunSummary, seconds: f64) -> String {
-    let mut value = serde_json::to_value(summary).expect("a summary serialises");
+fn serde_json_line(counts: &PipelineCounts, seconds: f64) -> String {
+    let mut value = serde_json::to_value(counts).expect("the counts serialise");
     value["seconds"] = seconds.into();
     value.to_string()
 }
 
-/// Creates the dead-letter topic (1 partition) unless it exists.
+/// Creates the dead-letter topic (1 partition) unless it exists. The topic list is read
+/// first, so a topic made beforehand needs no CreateTopics request (which librdkafka's
+/// mock cluster, the tests' default broker, does not answer).
 async fn create_topic_if_missing(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .context("creating a Kafka admin client")?;
+    // All topics: asking for this one by name could make the broker auto-create it.
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(30))
+        .with_context(|| format!("listing the topics on {bootstrap}"))?;
+    if metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none())
+    {
+        return Ok(());
+    }
     let results = admin
         .create_topics(
             &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],

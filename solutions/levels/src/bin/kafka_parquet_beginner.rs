@@ -32,7 +32,7 @@
 //!
 //! What exactly once does not cover here: a kill after a batch's dead letters were sent
 //! but before its checkpoint sends them again on restart (at least once). The reference
-//! (`solutions/src/kafka_parquet.rs`) closes that gap with a Kafka transaction.
+//! (`solutions/src/kafka_parquet/pipeline.rs`) closes that gap with a Kafka transaction.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
