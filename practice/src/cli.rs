@@ -10,20 +10,23 @@ use crate::kata::{Catalog, Kata};
 use crate::state::{Mode, clock};
 
 const ABOUT: &str = "Practise ETL pipelines until you can write them from memory: guided steps with hints, \
-timed runs against target times, interview simulations, graded by `cargo test`.";
+timed runs against target times, interview simulations from a blank file, graded by step tests and a whole-program grader.";
 
 const EXAMPLES: &str = "\
 Examples:
-  cargo practice                        the menu (arrow keys; typed answers when stdin is not a terminal)
-  cargo practice batch                  guided: checklist, hints on request, tests rerun on every save
-  cargo practice batch --mode timed     against the clock (target 15:00, expert 10:00), splits per step
-  cargo practice kafka -m interview     the limit counts down, no hints, press g to be graded
-  cargo practice parquet -m reference   run the reference pipeline and show its output
-  cargo practice status                 attempt in progress, levels, modified katas
-  cargo practice history --kata batch   attempts, chart against target/expert, bests, levels
-  cargo practice hint batch 3           the hint for step 3 (guided mode)
-  cargo practice reset batch            archive your code, restore the pristine kata (--all: every kata)
-  cargo practice solution batch         the reference solution, once an attempt has ended";
+  cargo practice                          the menu (arrow keys; typed answers without a terminal)
+  cargo practice batch                    guided: the step file, hints, tests rerun on every save
+  cargo practice batch --mode timed       the whole program from a blank file, against the clock
+  cargo practice batch -m timed --steps   the step file against the clock, a split per step
+  cargo practice kafka -m interview       the limit counts down, no hints, press g to be graded
+  cargo practice parquet -m reference     run the reference pipeline and show its output
+  cargo practice grade batch              grade your blank program on fresh data
+  cargo practice status                   attempt in progress, levels, modified katas
+  cargo practice history --kata batch     attempts, chart against target/expert, bests, levels
+  cargo practice hint batch 3             the hint for step 3 (guided mode)
+  cargo practice reset batch              archive your code, restore the kata (--all: every kata)
+  cargo practice solution batch           the reference solution, once an attempt has ended
+  cargo practice guide                    the learning path, the levels and interview tips";
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo practice", bin_name = "cargo practice", version, about = ABOUT, after_help = EXAMPLES)]
@@ -65,12 +68,14 @@ pub enum Cmd {
     },
     /// Archive your code under .practice/attempts/, then restore the pristine kata from git
     #[command(
-        after_help = "Refuses, touching nothing, outside a git checkout or when tracked files outside katas/ \
-are modified. A paused attempt on the kata ends as `reset` in the history.
+        after_help = "Only the kata's folder is touched. Refuses, touching nothing, outside a git checkout, \
+and while tracked files outside katas/ are modified unless --force is given (on a terminal it asks). \
+A paused attempt on the kata ends as `reset` in the history.
 
 Examples:
   cargo practice reset batch
-  cargo practice reset --all"
+  cargo practice reset --all
+  cargo practice reset batch --force      even with files outside katas/ modified"
     )]
     Reset {
         /// The kata to reset
@@ -79,6 +84,9 @@ Examples:
         /// Reset every kata
         #[arg(long, conflicts_with = "kata")]
         all: bool,
+        /// Reset even while tracked files outside katas/ are modified (they are left alone)
+        #[arg(long)]
+        force: bool,
     },
     /// Print a kata's reference solution (only after an attempt at it has ended)
     #[command(
@@ -128,15 +136,31 @@ Examples:
         keep: bool,
     },
     /// Run a kata's step tests once and print the checklist (exit 0 when every step passes)
-    #[command(after_help = "Examples:\n  cargo practice check batch")]
+    #[command(
+        after_help = "With --pristine, the check for CI (rustlings' `dev check`, for katas): each kata as \
+committed must be unsolved step by step. Every step test fails on its own step's `todo!(\"step N: …\")`, \
+no test passes, and kata.toml lists exactly the step tests; exit 1 naming what does not hold.
+
+Examples:
+  cargo practice check batch
+  cargo practice check --all
+  cargo practice check --all --pristine"
+    )]
     Check {
         /// The kata
-        kata: String,
+        #[arg(required_unless_present = "all")]
+        kata: Option<String>,
+        /// Every kata
+        #[arg(long, conflicts_with = "kata")]
+        all: bool,
+        /// Prove the kata is unsolved: every step test fails on its own todo!() (exit 1 otherwise)
+        #[arg(long)]
+        pristine: bool,
     },
     /// Go on with the paused attempt (Ctrl-C or p paused it)
     #[command(after_help = "Examples:\n  cargo practice resume")]
     Resume,
-    /// The learning path (weeks 1-3), the levels and the interview tips
+    /// The learning path, the levels and the interview tips
     #[command(after_help = "Examples:\n  cargo practice guide")]
     Guide,
 }
@@ -155,15 +179,21 @@ pub struct KataArgs {
 
 fn kata_help(k: &Kata) -> String {
     let mut s = String::new();
+    if let Some(d) = &k.difficulty {
+        let _ = write!(s, "Difficulty: {d}. ");
+    }
+    let _ = write!(
+        s,
+        "Step file: {}/src/lib.rs ({} steps; guided, timed --steps).",
+        k.rel_dir(),
+        k.steps.len()
+    );
+    if let Some(program) = k.program_rel() {
+        let _ = write!(s, " Blank program: {program} (timed, interview).");
+    }
     let _ = writeln!(
         s,
-        "{}Practice file: {}/src/lib.rs ({} steps). Timed: target {}, expert {}. Interview: {} limit.{}",
-        k.level
-            .as_deref()
-            .map(|l| format!("Level: {l}. "))
-            .unwrap_or_default(),
-        k.rel_dir(),
-        k.steps.len(),
+        " Timed: target {}, expert {}. Interview: {} limit.{}",
         clock(k.target_s()),
         clock(k.expert_s()),
         clock(k.limit_s()),
@@ -183,10 +213,7 @@ fn kata_help(k: &Kata) -> String {
 
 /// The full command, with one subcommand per kata found.
 pub fn command(catalog: Option<&Catalog>) -> clap::Command {
-    let mut cmd = Cli::command().after_long_help(format!(
-        "{EXAMPLES}\n\n{}",
-        crate::guide::all(catalog.map_or(&[], |c| &c.katas))
-    ));
+    let mut cmd = Cli::command();
     if let Some(cat) = catalog {
         let mut list = String::from("Katas (from katas/*/kata.toml):\n");
         for k in &cat.katas {

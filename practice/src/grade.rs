@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use crate::kata::Kata;
 use crate::process::{self, Cancel, Output};
+use crate::runner::{Progress, cargo_progress, without_progress};
 use crate::state;
 
 /// Values for the `{name}` placeholders of kata.toml commands.
@@ -45,6 +46,15 @@ impl Vars {
             s = s.replace(&format!("{{{k}}}"), v);
         }
         s
+    }
+
+    /// A command from kata.toml as it reads there, placeholders filled in: `cargo run …`,
+    /// not the full path of the cargo that runs it.
+    pub fn describe(&self, argv: &[String]) -> String {
+        argv.iter()
+            .map(|a| self.expand(a))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// A command from kata.toml, ready to run from the repository root. `cargo` is the
@@ -108,11 +118,13 @@ pub fn grade(
     file: &Path,
     cancel: &Cancel,
     output: Output,
+    progress: &dyn Fn(Progress),
 ) -> Result<Graded> {
-    grade_with(repo, kata, file, &[], cancel, output)
+    grade_with(repo, kata, file, &[], cancel, output, progress)
 }
 
 /// [`grade`] with arguments added to the grading command (`--seed N`, `--chaos N`).
+/// `progress` hears what cargo compiles first, when the output is captured.
 pub fn grade_with(
     repo: &Path,
     kata: &Kata,
@@ -120,6 +132,7 @@ pub fn grade_with(
     extra: &[String],
     cancel: &Cancel,
     output: Output,
+    progress: &dyn Fn(Progress),
 ) -> Result<Graded> {
     let Some(program) = &kata.program else {
         anyhow::bail!(
@@ -131,7 +144,9 @@ pub fn grade_with(
     vars.set("file", file.display().to_string());
     let mut cmd = vars.command(repo, &program.grade);
     cmd.args(extra);
-    let f = process::run(cmd, Duration::from_secs(program.timeout_s), cancel, output)?;
+    let mut watch = cargo_progress(progress);
+    let timeout = Duration::from_secs(program.timeout_s);
+    let f = process::run_watched(cmd, timeout, cancel, output, Some(&mut watch))?;
     let mut report = f.stdout.trim_end().to_string();
     let verdict = match f.status.and_then(|s| s.code()) {
         _ if f.timed_out => {
@@ -147,7 +162,7 @@ pub fn grade_with(
     };
     if verdict == Verdict::Broken && !f.stderr.trim().is_empty() {
         report.push('\n');
-        report.push_str(&tail(&f.stderr, 12));
+        report.push_str(&tail(&without_progress(&f.stderr), 12));
     }
     Ok(Graded {
         verdict,

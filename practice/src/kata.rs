@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 /// Names the launcher keeps for its own commands: a kata cannot take them.
 pub const RESERVED: &[&str] = &[
-    "status", "history", "hint", "reset", "solution", "resume", "guide", "check", "help",
+    "status", "history", "hint", "reset", "solution", "grade", "check", "resume", "guide", "help",
 ];
 
 const DEFAULT_STEP_TIMEOUT_S: u64 = 60;
@@ -24,8 +24,10 @@ pub struct Kata {
     #[serde(rename = "crate")]
     pub crate_name: String,
     pub title: String,
-    #[serde(default)]
-    pub level: Option<String>,
+    /// How hard the kata is (`Beginner`, `Intermediate`, `Advanced`): the kata's, not the
+    /// learner's level (that is `levels::Level`). Older files call it `level`.
+    #[serde(default, alias = "level")]
+    pub difficulty: Option<String>,
     #[serde(default)]
     pub needs_kafka: bool,
     pub timed_target_min: f64,
@@ -198,6 +200,30 @@ impl Kata {
         self.interview_limit_min * 60.0
     }
 
+    /// The kata crate's direct dependencies, as its Cargo.toml names them (what a first
+    /// build compiles), without the workspace-hack and optional ones.
+    pub fn dependencies(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("Cargo.toml")) else {
+            return Vec::new();
+        };
+        let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
+            return Vec::new();
+        };
+        let Some(deps) = manifest.get("dependencies").and_then(|d| d.as_table()) else {
+            return Vec::new();
+        };
+        deps.iter()
+            .filter(|(name, spec)| {
+                name.as_str() != "workspace-hack"
+                    && !spec
+                        .get("optional")
+                        .and_then(|o| o.as_bool())
+                        .unwrap_or(false)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Finds a step by number (1-based), test name or function name.
     pub fn find_step(&self, key: &str) -> Result<usize> {
         let key = key.trim();
@@ -367,11 +393,17 @@ impl Catalog {
             .find(|k| k.name == name || k.crate_name == name)
             .with_context(|| {
                 let known: Vec<&str> = self.katas.iter().map(|k| k.name.as_str()).collect();
-                if known.is_empty() {
+                let mut msg = if known.is_empty() && self.problems.is_empty() {
                     format!("no kata `{name}`: no katas/*/kata.toml was found")
+                } else if known.is_empty() {
+                    format!("no kata `{name}`: no kata.toml could be read")
                 } else {
                     format!("no kata `{name}`; the katas are: {}", known.join(", "))
+                };
+                for p in &self.problems {
+                    msg.push_str(&format!("\n  ! {p}"));
                 }
+                msg
             })
     }
 
@@ -397,7 +429,7 @@ mod tests {
 name = "batch"
 crate = "batch_kata"
 title = "Batch ETL: CSV -> Parquet"
-level = "Beginner"
+difficulty = "Beginner"
 needs_kafka = false
 timed_target_min = 15
 expert_min = 10
@@ -417,6 +449,7 @@ hint = "..."
         assert_eq!(k.target_s(), 900.0);
         assert_eq!(k.step_timeout_s, DEFAULT_STEP_TIMEOUT_S);
         assert!(k.reference.run.is_empty() && k.program.is_none() && k.solution.is_empty());
+        assert_eq!(k.difficulty.as_deref(), Some("Beginner"));
         assert_eq!(k.find_step("1").unwrap(), 0);
         assert_eq!(k.find_step("create_session").unwrap(), 0);
         assert_eq!(k.find_step("step_01_create_session").unwrap(), 0);
@@ -426,6 +459,12 @@ hint = "..."
                 .to_string()
                 .contains("steps 1 to 1")
         );
+    }
+
+    #[test]
+    fn the_older_name_of_the_difficulty_still_loads() {
+        let k: Kata = toml::from_str(&MINIMAL.replace("difficulty =", "level =")).unwrap();
+        assert_eq!(k.difficulty.as_deref(), Some("Beginner"));
     }
 
     #[test]

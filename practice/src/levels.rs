@@ -1,6 +1,6 @@
-//! The learner's level per kata, from the seed's success metrics, scaled to each
+//! The learner's level per kata, from the PySpark programme's success metrics, scaled to each
 //! kata's own times (its `kata.toml`). For the batch kata (interview limit 20 min,
-//! target 15, expert 10) they are the seed's figures:
+//! target 15, expert 10) they are that programme's figures:
 //!
 //! | level | criteria | batch | kafka | parquet |
 //! |---|---|---|---|---|
@@ -19,7 +19,7 @@ use crate::kata::Kata;
 use crate::state::{AttemptResult, Entry, Mode, PracticeFile, clock};
 
 pub const READY_STREAK: usize = 3;
-/// Where Interview Ready sits between the expert time and the target (the seed: 12 min
+/// Where Interview Ready sits between the expert time and the target (the PySpark programme: 12 min
 /// between 10 and 15).
 const READY_SHARE: f64 = 0.4;
 
@@ -151,7 +151,7 @@ pub fn standing(entries: &[&Entry], t: &Thresholds) -> Standing {
 mod tests {
     use super::*;
 
-    /// The batch kata's times: the seed's thresholds.
+    /// The batch kata's times: the PySpark programme's thresholds.
     fn batch() -> Thresholds {
         Thresholds::from_times(20.0 * 60.0, 15.0 * 60.0, 10.0 * 60.0)
     }

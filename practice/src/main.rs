@@ -1,11 +1,10 @@
 //! `cargo practice`: the launcher of the ETL katas. See `cargo practice --help`.
 
+mod archive;
 mod cli;
 mod commands;
 mod git;
 mod grade;
-mod guide;
-mod history;
 mod kata;
 mod levels;
 mod libtest;
@@ -13,14 +12,11 @@ mod menu;
 mod process;
 mod prompt;
 mod reference;
-mod reset;
 mod runner;
 mod session;
 mod signals;
 mod start;
 mod state;
-mod status;
-mod ui;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -138,23 +134,29 @@ fn run() -> Result<ExitCode> {
         return start::start(&ctx, kata, args.mode, args.steps, p.as_mut());
     }
     let cli = Cli::from_arg_matches(&matches)?;
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         None => {
             let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
             menu::run(&ctx, p.as_mut())
         }
-        Some(Cmd::Status) => status::command(&ctx).map(|_| ExitCode::SUCCESS),
+        Some(Cmd::Status) => done(commands::status::run(&ctx)),
         Some(Cmd::History { kata, last }) => {
-            history::command(&ctx, kata.as_deref(), last).map(|_| ExitCode::SUCCESS)
+            done(commands::history::run(&ctx, kata.as_deref(), last))
         }
-        Some(Cmd::Hint { kata, step }) => {
-            commands::hint(&ctx, &kata, &step).map(|_| ExitCode::SUCCESS)
-        }
-        Some(Cmd::Reset { kata, all }) => {
-            reset::command(&ctx, kata.as_deref(), all).map(|_| ExitCode::SUCCESS)
+        Some(Cmd::Hint { kata, step }) => done(commands::hint::run(&ctx, &kata, &step)),
+        Some(Cmd::Reset { kata, all, force }) => {
+            // On a terminal, a refusal that --force would lift is offered instead.
+            let mut p = prompt::for_terminal(true);
+            let ask: Option<&mut dyn prompt::Prompt> = if ctx.stdin_tty && ctx.stdout_tty {
+                Some(&mut *p)
+            } else {
+                None
+            };
+            done(commands::reset::run(&ctx, kata.as_deref(), all, force, ask))
         }
         Some(Cmd::Solution { kata, level, diff }) => {
-            commands::solution(&ctx, &kata, &level, diff).map(|_| ExitCode::SUCCESS)
+            done(commands::solution::run(&ctx, &kata, &level, diff))
         }
         Some(Cmd::Grade {
             kata,
@@ -173,12 +175,16 @@ fn run() -> Result<ExitCode> {
             if keep {
                 extra.push("--keep".to_string());
             }
-            commands::grade(&ctx, ctx.catalog.get(&kata)?, file.as_deref(), &extra)
+            commands::grade::run(&ctx, ctx.catalog.get(&kata)?, file.as_deref(), &extra)
         }
-        Some(Cmd::Check { kata }) => commands::check(&ctx, ctx.catalog.get(&kata)?),
+        Some(Cmd::Check {
+            kata,
+            all,
+            pristine,
+        }) => commands::check::run(&ctx, kata.as_deref(), all, pristine),
         Some(Cmd::Resume) => start::resume_command(&ctx),
         Some(Cmd::Guide) => {
-            println!("{}", guide::all(&ctx.catalog.katas));
+            commands::guide::run(&ctx.catalog.katas);
             Ok(ExitCode::SUCCESS)
         }
     }

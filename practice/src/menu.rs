@@ -7,12 +7,14 @@ use anyhow::Result;
 use console::style;
 
 use crate::Ctx;
-use crate::history::bests;
+use crate::commands::history::bests;
+use crate::commands::{guide, hint, history, reset, solution, status};
 use crate::kata::Kata;
 use crate::levels;
 use crate::prompt::{Item, Prompt};
+use crate::session::view::fit;
+use crate::start;
 use crate::state::{Entry, Mode, clock};
-use crate::{commands, guide, history, reset, start, status};
 
 pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
     println!(
@@ -55,7 +57,7 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
             };
             items.push(Item::new(
                 k.name.clone(),
-                format!("{:<8} {:<36} {about}", k.name, k.title),
+                format!("{:<8} {} {about}", k.name, fit(&k.title, 36)),
             ));
         }
         let fixed = [
@@ -85,16 +87,16 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
         let key = items[i].key.clone();
         let outcome = match key.as_str() {
             "quit" => return Ok(ExitCode::SUCCESS),
-            "status" => status::command(ctx),
-            "history" => history::command(ctx, None, 20),
+            "status" => status::run(ctx),
+            "history" => history::run(ctx, None, 20),
             "guide" => {
-                println!("{}", guide::all(&ctx.catalog.katas));
+                guide::run(&ctx.catalog.katas);
                 Ok(())
             }
-            "hint" => hint(ctx, p),
+            "hint" => hint_menu(ctx, p),
             "reset" => reset_menu(ctx, p),
             "solution" => match pick_kata(ctx, p, "Solution of which kata?")? {
-                Some(k) => commands::solution(ctx, &k.name, "intermediate", false),
+                Some(k) => solution::run(ctx, &k.name, "intermediate", false),
                 None => Ok(()),
             },
             name => {
@@ -203,7 +205,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
     .map(|i| choices[i].1))
 }
 
-fn hint(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
+fn hint_menu(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
     let Some(k) = pick_kata(ctx, p, "Hint for which kata?")? else {
         return Ok(());
     };
@@ -219,7 +221,7 @@ fn hint(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
         })
         .collect();
     match p.select("Which step?", &items)? {
-        Some(i) => commands::hint(ctx, &k.name, &(i + 1).to_string()),
+        Some(i) => hint::run(ctx, &k.name, &(i + 1).to_string()),
         None => Ok(()),
     }
 }
@@ -245,9 +247,6 @@ fn reset_menu(ctx: &Ctx, p: &mut dyn Prompt) -> Result<()> {
         println!("Nothing reset.");
         return Ok(());
     }
-    if all {
-        reset::command(ctx, None, true)
-    } else {
-        reset::command(ctx, Some(&ctx.catalog.katas[i].name), false)
-    }
+    let kata = (!all).then(|| ctx.catalog.katas[i].name.as_str());
+    reset::run(ctx, kata, all, false, Some(p))
 }

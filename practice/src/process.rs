@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -61,11 +61,29 @@ pub fn describe(cmd: &Command) -> String {
     s
 }
 
-pub fn run(
+/// How often a watched command's output is looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+pub fn run(cmd: Command, timeout: Duration, cancel: &Cancel, output: Output) -> Result<Finished> {
+    run_watched(cmd, timeout, cancel, output, None)
+}
+
+/// What a running command has printed so far (the captured streams only).
+pub struct Seen<'a> {
+    pub stdout: &'a str,
+    pub stderr: &'a str,
+    pub elapsed: Duration,
+}
+
+/// [`run`], calling `watch` (if any) with the output so far about ten times a second
+/// while the command runs; when it returns true the command is stopped as if its
+/// deadline had passed.
+pub fn run_watched(
     mut cmd: Command,
     timeout: Duration,
     cancel: &Cancel,
     output: Output,
+    mut watch: Option<&mut dyn FnMut(&Seen) -> bool>,
 ) -> Result<Finished> {
     let what = describe(&cmd);
     cmd.stdin(Stdio::null());
@@ -93,6 +111,7 @@ pub fn run(
     let err = child.stderr.take().map(reader);
     let deadline = start + timeout;
     let (mut timed_out, mut cancelled) = (false, false);
+    let mut watched = start;
     let status = loop {
         if let Some(st) = child
             .try_wait()
@@ -104,6 +123,16 @@ pub fn run(
             cancelled = true;
         } else if Instant::now() >= deadline {
             timed_out = true;
+        } else if let Some(watch) = watch.as_mut()
+            && watched.elapsed() >= WATCH_EVERY
+        {
+            watched = Instant::now();
+            let (o, e) = (text_of(&out), text_of(&err));
+            timed_out = watch(&Seen {
+                stdout: &o,
+                stderr: &e,
+                elapsed: start.elapsed(),
+            });
         }
         if cancelled || timed_out {
             kill_group(&mut child);
@@ -111,9 +140,7 @@ pub fn run(
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let collect = |h: Option<thread::JoinHandle<String>>| {
-        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
-    };
+    let collect = |h: Option<Reader>| h.map(Reader::finish).unwrap_or_default();
     Ok(Finished {
         status,
         stdout: collect(out),
@@ -124,15 +151,16 @@ pub fn run(
     })
 }
 
-/// `run` with the output captured and appended to a log.
+/// [`run_watched`] with the output captured and appended to a log.
 pub fn run_logged(
     cmd: Command,
     timeout: Duration,
     cancel: &Cancel,
     log: &mut String,
+    watch: Option<&mut dyn FnMut(&Seen) -> bool>,
 ) -> Result<Finished> {
     let what = describe(&cmd);
-    let f = run(cmd, timeout, cancel, Output::Capture)?;
+    let f = run_watched(cmd, timeout, cancel, Output::Capture, watch)?;
     let _ = writeln!(log, "$ {what}");
     log.push_str(&f.stdout);
     log.push_str(&f.stderr);
@@ -147,12 +175,49 @@ pub fn run_logged(
     Ok(f)
 }
 
-fn reader<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
+/// A stream read to its end on a thread; what came so far can be looked at meanwhile.
+struct Reader {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: thread::JoinHandle<()>,
+}
+
+impl Reader {
+    fn finish(self) -> String {
+        let _ = self.done.join();
+        let buf = self.buf.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&buf).into_owned()
-    })
+    }
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> Reader {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    let done = thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => match sink.lock() {
+                    Ok(mut b) => b.extend_from_slice(&chunk[..n]),
+                    Err(_) => return,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    });
+    Reader { buf, done }
+}
+
+fn text_of(r: &Option<Reader>) -> String {
+    r.as_ref()
+        .and_then(|r| {
+            r.buf
+                .lock()
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })
+        .unwrap_or_default()
 }
 
 fn wait_bounded(child: &mut Child, bound: Duration) -> Option<ExitStatus> {

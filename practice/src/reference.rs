@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
             "\n{} {}\n  $ {}",
             style("▶").cyan(),
             r.title,
-            process::describe(&cmd)
+            vars.describe(&r.cmd)
         );
         let shaped = r.preview_rows.is_some() || r.output == OutputFormat::Csv;
         let how = if shaped {

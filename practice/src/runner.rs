@@ -1,11 +1,16 @@
 //! Runs a kata's step tests and turns libtest's output into one verdict per step.
 //!
 //! Two phases, each with its own deadline: compile (`cargo test --no-run`, bounded by
-//! `build_timeout_s`), then run (`cargo test`, bounded by `step_timeout_s`). A test with
-//! no result when the run's deadline passes is reported as stuck; when the test process
+//! `build_timeout_s`, its progress reported as it goes), then run (`cargo test`). The
+//! tests all start at once (a thread each), so one stuck in a loop holds up no other
+//! and the time to a test's result is its own. A test that passed before is given 10×
+//! the time it took then (at least 15 s); one that never passed, `step_timeout_s`. A test with no result when its time is up is reported as
+//! stuck and the run as cut short; the tests that failed before the stop are run again
+//! so their messages (a `todo!()`, an assertion) are not lost. When the test process
 //! dies (a stack overflow, an abort), the tests without a result are run again one by
 //! one so the crash is pinned on its step.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,10 +20,20 @@ use anyhow::{Context, Result};
 
 use crate::kata::Kata;
 use crate::libtest::{self, Outcome as TestOutcome};
-use crate::process::{self, Cancel};
+use crate::process::{self, Cancel, Seen};
 
 /// Extra seconds on top of `step_timeout_s` for cargo itself (freshness checks).
 const CARGO_GRACE_S: u64 = 5;
+/// Enough test threads for every test of a kata to start at once.
+const TEST_THREADS: &str = "--test-threads=64";
+/// A test that passed before is stuck after this many times its last passing time…
+const STUCK_FACTOR: f64 = 10.0;
+/// … but never before this many seconds.
+const STUCK_FLOOR_S: f64 = 15.0;
+
+/// Each test's time to its result (seconds from the start of its run) in the last run
+/// it passed: what bounds a later run of it.
+pub type Times = BTreeMap<String, f64>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -26,7 +41,7 @@ pub enum Status {
     Failed,
     /// The step's `todo!()` is still there.
     Todo,
-    /// No result within the step timeout.
+    /// No result within its time.
     Stuck,
     /// The test process died.
     Crashed,
@@ -40,6 +55,8 @@ pub struct Verdict {
     pub test: String,
     pub status: Status,
     pub message: Option<String>,
+    /// Seconds from the start of the run to this test's result, when it came in the run.
+    pub at_s: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +64,8 @@ pub enum Outcome {
     Tests {
         verdicts: Vec<Verdict>,
         unnamed_stuck: usize,
+        /// The run was stopped after this many seconds because a test had no result.
+        cut_short_s: Option<f64>,
     },
     BuildFailed {
         first_error: String,
@@ -85,6 +104,7 @@ impl Report {
             Outcome::Tests {
                 verdicts,
                 unnamed_stuck,
+                ..
             } => {
                 *unnamed_stuck == 0
                     && verdicts.iter().any(|v| v.status == Status::Passed)
@@ -95,22 +115,138 @@ impl Report {
             _ => false,
         }
     }
+
+    /// The times of the tests that passed in this run.
+    pub fn passing_times(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.verdicts()
+            .iter()
+            .filter_map(|v| match (v.status, v.at_s) {
+                (Status::Passed, Some(t)) => Some((v.test.as_str(), t)),
+                _ => None,
+            })
+    }
 }
 
-/// Whether nothing has been compiled yet in this checkout's target folder: the first
-/// test run (or grading) then compiles DataFusion and rdkafka, minutes on two cores.
-pub fn first_build(repo: &Path) -> bool {
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => repo.join(dir),
-        _ => repo.join("target"),
-    };
-    !target.join("debug").join("deps").is_dir()
+/// What a run is doing, as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// cargo waits for another cargo to release the build directory.
+    Waiting,
+    /// cargo compiles: `compiled` crates so far in this build, and from its progress bar
+    /// `done` of `total` build units (a crate, a build script, a test target; the ones
+    /// already built count as done); `what` is in progress.
+    Compiling {
+        compiled: usize,
+        bar: Option<(usize, usize)>,
+        what: String,
+    },
+    /// The build is done; the tests run.
+    Testing,
+}
+
+/// A build that compiles this many crates compiles dependencies: a first build (an
+/// edit recompiles the kata and its tests, a change in the workspace a few more).
+pub const FIRST_BUILD_CRATES: usize = 10;
+
+impl Progress {
+    /// What cargo's standard error says so far, if it says anything yet. With
+    /// `term.progress.when = "always"` cargo prints its progress bar
+    /// (`Building [===>  ] 57/312: datafusion-expr, arrow`) even into a pipe; without,
+    /// the `Compiling` lines are counted.
+    pub fn of_cargo(stderr: &str) -> Option<Progress> {
+        let bar = stderr.rfind("Building [").and_then(|i| {
+            let rest = &stderr[i..];
+            let rest = rest.split(['\r', '\n']).next().unwrap_or(rest);
+            let (_, after) = rest.split_once("] ")?;
+            let (counts, what) = after.split_once(": ").unwrap_or((after, ""));
+            let (done, total) = counts.trim().split_once('/')?;
+            Some((
+                i,
+                done.parse().ok()?,
+                total.parse().ok()?,
+                what.trim().to_string(),
+            ))
+        });
+        let compiling = stderr
+            .match_indices("Compiling ")
+            .filter(|(i, _)| *i == 0 || stderr[..*i].ends_with([' ', '\n', '\r']));
+        let count = compiling.clone().count();
+        let last_compiling = compiling.last().map(|(i, _)| i);
+        let waiting = stderr.rfind("Blocking waiting for file lock");
+        let last_of = |x: Option<usize>| x.map_or(-1, |i| i as i64);
+        if waiting.is_some()
+            && last_of(waiting) > last_of(bar.as_ref().map(|b| b.0))
+            && last_of(waiting) > last_of(last_compiling)
+        {
+            return Some(Progress::Waiting);
+        }
+        let last_name = last_compiling.map(|i| {
+            stderr[i + "Compiling ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        });
+        match (bar, last_name) {
+            (Some((_, done, total, what)), _) => Some(Progress::Compiling {
+                compiled: count,
+                bar: Some((done, total)),
+                what,
+            }),
+            (None, Some(what)) => Some(Progress::Compiling {
+                compiled: count,
+                bar: None,
+                what,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// A build of the dependencies (minutes), not of the kata alone (seconds).
+    pub fn is_first_build(&self) -> bool {
+        matches!(self, Progress::Compiling { compiled, .. } if *compiled >= FIRST_BUILD_CRATES)
+    }
+}
+
+/// A watch for [`process::run_watched`] that tells `progress` what cargo is doing
+/// whenever that changes; it never stops the command.
+pub fn cargo_progress(progress: &dyn Fn(Progress)) -> impl FnMut(&Seen) -> bool + '_ {
+    let mut shown: Option<Progress> = None;
+    move |seen: &Seen| {
+        let now = Progress::of_cargo(seen.stderr);
+        if now.is_some() && now != shown {
+            if let Some(p) = &now {
+                progress(p.clone());
+            }
+            shown = now;
+        }
+        false
+    }
+}
+
+/// cargo's standard error without its progress bar: each line as it was left after
+/// the last carriage return, bar-only lines dropped.
+pub fn without_progress(stderr: &str) -> String {
+    let mut out = String::with_capacity(stderr.len());
+    for line in stderr.lines() {
+        let last = line.rsplit('\r').next().unwrap_or(line);
+        if last.trim_start().starts_with("Building [") {
+            continue;
+        }
+        out.push_str(last.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 pub struct StepRunner<'a> {
     pub repo: &'a Path,
     pub kata: &'a Kata,
     pub log: PathBuf,
+    /// The tests' times in their last passing runs (see [`Times`]).
+    pub times: &'a Times,
+    /// Told what the run is doing, as it goes.
+    pub progress: &'a dyn Fn(Progress),
 }
 
 impl StepRunner<'_> {
@@ -148,11 +284,65 @@ impl StepRunner<'_> {
         })
     }
 
+    /// How long `test` may take: 10× its last passing time, at least 15 s, at most
+    /// `step_timeout_s`; `step_timeout_s` when it never passed.
+    pub fn bound_s(&self, test: &str) -> f64 {
+        let max = self.kata.step_timeout_s as f64;
+        self.times
+            .get(test)
+            .map_or(max, |t| (t * STUCK_FACTOR).max(STUCK_FLOOR_S).min(max))
+    }
+
+    /// When a run with these results so far is to be stopped. While a step has no
+    /// result, the steps without one bound the run (and the other tests that passed
+    /// before: `end_to_end` runs the steps, so a stuck step holds it up too); after
+    /// that, the other tests, `step_timeout_s` for one that never passed.
+    fn limit_s(&self, parsed: &libtest::Parsed) -> f64 {
+        let max = (self.kata.step_timeout_s + CARGO_GRACE_S) as f64;
+        let Some(planned) = parsed.planned else {
+            return max;
+        };
+        let is_step = |t: &str| self.kata.steps.iter().any(|s| s.test == t);
+        let steps_left: Vec<&str> = self
+            .kata
+            .steps
+            .iter()
+            .map(|s| s.test.as_str())
+            .filter(|t| parsed.outcome(t).is_none())
+            .collect();
+        let timed_others_left: Vec<&str> = self
+            .times
+            .keys()
+            .map(String::as_str)
+            .filter(|t| !is_step(t) && parsed.outcome(t).is_none())
+            .collect();
+        let others_left = planned
+            .saturating_sub(parsed.results.len())
+            .saturating_sub(steps_left.len());
+        if steps_left.is_empty() && others_left > timed_others_left.len() {
+            return max;
+        }
+        steps_left
+            .iter()
+            .chain(&timed_others_left)
+            .map(|t| self.bound_s(t))
+            .fold(STUCK_FLOOR_S, f64::max)
+            .min(max)
+    }
+
     fn phases(&self, cancel: &Cancel, log: &mut String) -> Result<Outcome> {
         let build_timeout = Duration::from_secs(self.kata.build_timeout_s);
         let mut build = self.cargo();
-        build.arg("--no-run");
-        let b = process::run_logged(build, build_timeout, cancel, log)?;
+        build.args([
+            "--no-run",
+            "--config",
+            "term.progress.when=\"always\"",
+            "--config",
+            "term.progress.width=100",
+        ]);
+        let mut on_build = cargo_progress(self.progress);
+        let mut b = process::run_logged(build, build_timeout, cancel, log, Some(&mut on_build))?;
+        b.stderr = without_progress(&b.stderr);
         if b.cancelled {
             return Ok(Outcome::Cancelled);
         }
@@ -169,13 +359,28 @@ impl StepRunner<'_> {
             });
         }
 
+        (self.progress)(Progress::Testing);
         let step_timeout = Duration::from_secs(self.kata.step_timeout_s + CARGO_GRACE_S);
-        let all = self.run_tests(&[], step_timeout, cancel, log)?;
+        let mut came: HashMap<String, f64> = HashMap::new();
+        let mut on_run = |seen: &Seen| {
+            let parsed = libtest::parse(seen.stdout);
+            let t = seen.elapsed.as_secs_f64();
+            for (name, _) in &parsed.results {
+                came.entry(name.clone()).or_insert(t);
+            }
+            t >= self.limit_s(&parsed)
+        };
+        let all = self.run_tests(&[], step_timeout, cancel, log, Some(&mut on_run))?;
         if all.cancelled {
             return Ok(Outcome::Cancelled);
         }
         let parsed = libtest::parse(&all.stdout);
         let crashed = !all.timed_out && !parsed.finished;
+        let stopped_s = all.elapsed.as_secs_f64();
+        // Results printed after the last look came by the end.
+        for (name, _) in &parsed.results {
+            came.entry(name.clone()).or_insert(stopped_s);
+        }
 
         let mut names: Vec<String> = self.kata.steps.iter().map(|s| s.test.clone()).collect();
         let mut seen: Vec<String> = parsed.results.iter().map(|(n, _)| n.clone()).collect();
@@ -188,36 +393,84 @@ impl StepRunner<'_> {
                 names.push(n);
             }
         }
+        // Failures whose messages were lost with the process: printed at the end only.
+        let lost: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| {
+                parsed.outcome(n) == Some(TestOutcome::Failed) && !parsed.failures.contains_key(*n)
+            })
+            .collect();
+        // Stopped at the deadline: the failures ran to their end, so run them again,
+        // together, for their messages (a `todo!()` stays a todo).
+        let again = if all.timed_out && !lost.is_empty() {
+            let mut filter = lost.clone();
+            filter.push("--exact");
+            let f = self.run_tests(&filter, step_timeout, cancel, log, None)?;
+            if f.cancelled {
+                return Ok(Outcome::Cancelled);
+            }
+            Some(libtest::parse(&f.stdout))
+        } else {
+            None
+        };
         let mut verdicts = Vec::new();
         for name in &names {
-            // A failure whose captured output died with the process is run again too.
+            // After a crash, a failure whose captured output died with the process is
+            // run again alone below.
             let outcome = parsed.outcome(name).filter(|o| {
-                !(crashed && *o == TestOutcome::Failed && !parsed.failures.contains_key(name))
+                !(crashed && *o == TestOutcome::Failed && lost.contains(&name.as_str()))
             });
-            let v = match outcome {
+            let mut v = match outcome {
+                Some(TestOutcome::Failed) if lost.contains(&name.as_str()) => {
+                    match again.as_ref().and_then(|p| Some((p, p.outcome(name)?))) {
+                        Some((p, o))
+                            if p.failures.contains_key(name) || o != TestOutcome::Failed =>
+                        {
+                            verdict_of(name, o, p)
+                        }
+                        _ => Verdict {
+                            test: name.clone(),
+                            status: Status::Failed,
+                            message: Some(
+                                "failed; its message was lost when the run was stopped".into(),
+                            ),
+                            at_s: None,
+                        },
+                    }
+                }
                 Some(o) => verdict_of(name, o, &parsed),
-                None if all.timed_out => stuck(name, self.kata.step_timeout_s),
+                None if all.timed_out => self.stuck(name, stopped_s),
                 None if crashed => {
                     // Run it alone, so the crash (or the hang) is pinned on this step.
-                    let one =
-                        self.run_tests(&[name.as_str(), "--exact"], step_timeout, cancel, log)?;
+                    let one = self.run_tests(
+                        &[name.as_str(), "--exact"],
+                        step_timeout,
+                        cancel,
+                        log,
+                        None,
+                    )?;
                     if one.cancelled {
                         return Ok(Outcome::Cancelled);
                     }
                     let p = libtest::parse(&one.stdout);
                     match p.outcome(name) {
                         Some(o) => verdict_of(name, o, &p),
-                        None if one.timed_out => stuck(name, self.kata.step_timeout_s),
+                        None if one.timed_out => self.stuck(name, one.elapsed.as_secs_f64()),
                         None if p.finished => missing(name),
                         None => Verdict {
                             test: name.clone(),
                             status: Status::Crashed,
                             message: Some(crash_message(&one.stdout, &one.stderr)),
+                            at_s: None,
                         },
                     }
                 }
                 None => missing(name),
             };
+            if v.status == Status::Passed {
+                v.at_s = came.get(name).copied();
+            }
             verdicts.push(v);
         }
         let unnamed_stuck = if all.timed_out {
@@ -233,13 +486,30 @@ impl StepRunner<'_> {
         Ok(Outcome::Tests {
             verdicts,
             unnamed_stuck,
+            cut_short_s: all.timed_out.then_some(stopped_s),
         })
+    }
+
+    fn stuck(&self, name: &str, after_s: f64) -> Verdict {
+        let before = self
+            .times
+            .get(name)
+            .map(|t| format!(" (it passed in {t:.1} s last time)"))
+            .unwrap_or_default();
+        Verdict {
+            test: name.to_string(),
+            status: Status::Stuck,
+            message: Some(format!(
+                "no result after {after_s:.0} s{before}: stopped. An endless loop, or a wait without a deadline?"
+            )),
+            at_s: None,
+        }
     }
 
     fn list_tests(&self, cancel: &Cancel, log: &mut String) -> Result<Vec<String>> {
         let mut c = self.cargo();
         c.args(["--", "--list", "--format", "terse"]);
-        let f = process::run_logged(c, Duration::from_secs(60), cancel, log)?;
+        let f = process::run_logged(c, Duration::from_secs(60), cancel, log, None)?;
         Ok(f.stdout
             .lines()
             .filter_map(|l| l.strip_suffix(": test"))
@@ -253,10 +523,12 @@ impl StepRunner<'_> {
         timeout: Duration,
         cancel: &Cancel,
         log: &mut String,
+        watch: Option<&mut dyn FnMut(&Seen) -> bool>,
     ) -> Result<process::Finished> {
         let mut c = self.cargo();
-        c.args(["--", "--color", "never"]).args(filter);
-        process::run_logged(c, timeout, cancel, log)
+        c.args(["--", "--color", "never", TEST_THREADS])
+            .args(filter);
+        process::run_logged(c, timeout, cancel, log, watch)
     }
 }
 
@@ -266,11 +538,13 @@ fn verdict_of(name: &str, o: TestOutcome, p: &libtest::Parsed) -> Verdict {
             test: name.to_string(),
             status: Status::Passed,
             message: None,
+            at_s: None,
         },
         TestOutcome::Ignored => Verdict {
             test: name.to_string(),
             status: Status::Ignored,
             message: None,
+            at_s: None,
         },
         TestOutcome::Failed => {
             let section = p.failures.get(name).map(String::as_str).unwrap_or("");
@@ -289,18 +563,9 @@ fn verdict_of(name: &str, o: TestOutcome, p: &libtest::Parsed) -> Verdict {
                 test: name.to_string(),
                 status,
                 message: Some(msg),
+                at_s: None,
             }
         }
-    }
-}
-
-fn stuck(name: &str, after: u64) -> Verdict {
-    Verdict {
-        test: name.to_string(),
-        status: Status::Stuck,
-        message: Some(format!(
-            "no result after {after} s: stopped. An endless loop, or a wait without a deadline?"
-        )),
     }
 }
 
@@ -311,6 +576,7 @@ fn missing(name: &str) -> Verdict {
         message: Some(format!(
             "tests/steps.rs has no test named `{name}` (kata.toml names it)"
         )),
+        at_s: None,
     }
 }
 
@@ -403,6 +669,88 @@ error: could not compile `toy_kata` (lib) due to 2 previous errors
         assert_eq!(
             first,
             "error: expected expression, found `}`\n --> katas/toy_kata/src/lib.rs:2:9\n  |\n2 |     x * }\n  |         ^ expected expression"
+        );
+    }
+
+    #[test]
+    fn cargo_progress_is_read_from_its_bar_or_its_compiling_lines() {
+        let bar = "   Compiling b v0.1.0 (/tmp/b)\n    Building [===>    ] 57/312: datafusion-expr, arrow-array          \r";
+        let p = Progress::of_cargo(bar).unwrap();
+        assert_eq!(
+            p,
+            Progress::Compiling {
+                compiled: 1,
+                bar: Some((57, 312)),
+                what: "datafusion-expr, arrow-array".into()
+            }
+        );
+        // Built units count in the bar's total: only what is compiled makes a first build.
+        assert!(!p.is_first_build());
+        let many = "   Compiling a v1\n".repeat(FIRST_BUILD_CRATES);
+        assert!(Progress::of_cargo(&many).unwrap().is_first_build());
+        let lines =
+            "   Compiling grader v0.1.0 (/r/support/grader)\n   Compiling fixtures v0.1.0\n";
+        assert_eq!(
+            Progress::of_cargo(lines),
+            Some(Progress::Compiling {
+                compiled: 2,
+                bar: None,
+                what: "fixtures".into()
+            })
+        );
+        assert_eq!(
+            Progress::of_cargo(&format!(
+                "{bar}\r    Blocking waiting for file lock on build directory\n"
+            )),
+            Some(Progress::Waiting)
+        );
+        assert_eq!(Progress::of_cargo("   Finished `test` profile\n"), None);
+        let small = "   Compiling toy_kata v0.1.0\n    Building [====>  ] 1/3: toy_kata(test)\r";
+        assert!(!Progress::of_cargo(small).unwrap().is_first_build());
+    }
+
+    #[test]
+    fn the_progress_bar_is_left_out_of_the_errors() {
+        let stderr = "    Building [=>  ] 1/6: a\r   Compiling a v0.1.0\n    Building [=>  ] 2/6: a\rerror[E0425]: cannot find value `y`\n --> src/lib.rs:1:1\n";
+        let clean = without_progress(stderr);
+        assert_eq!(
+            clean,
+            "   Compiling a v0.1.0\nerror[E0425]: cannot find value `y`\n --> src/lib.rs:1:1\n"
+        );
+        assert_eq!(compiler_errors(&clean).1, 1);
+    }
+
+    #[test]
+    fn a_step_that_passed_before_bounds_the_run_by_its_own_time() {
+        let kata: Kata = toml::from_str(
+            "name = \"toy\"\ncrate = \"toy_kata\"\ntitle = \"t\"\ntimed_target_min = 15\nexpert_min = 10\n\
+             interview_limit_min = 20\nstep_timeout_s = 60\n\
+             [[steps]]\ntest = \"step_01_a\"\ntitle = \"a\"\n[[steps]]\ntest = \"step_02_b\"\ntitle = \"b\"\n",
+        )
+        .unwrap();
+        let mut times = Times::new();
+        times.insert("step_01_a".into(), 0.4);
+        times.insert("step_02_b".into(), 3.0);
+        let runner = StepRunner {
+            repo: Path::new("."),
+            kata: &kata,
+            log: PathBuf::new(),
+            times: &times,
+            progress: &|_| {},
+        };
+        assert_eq!(runner.bound_s("step_01_a"), 15.0);
+        assert_eq!(runner.bound_s("step_02_b"), 30.0);
+        assert_eq!(runner.bound_s("end_to_end"), 60.0);
+        let at = |out: &str| runner.limit_s(&libtest::parse(out));
+        // Before the harness says how many tests run: the kata's bound.
+        assert_eq!(at(""), 65.0);
+        // Step 2 done: step 1 (and end_to_end, which runs it) wait at most 15 s.
+        assert_eq!(at("running 3 tests\ntest step_02_b ... ok\n"), 15.0);
+        assert_eq!(at("running 3 tests\ntest step_01_a ... ok\n"), 30.0);
+        // Every step done, end_to_end never passed: the kata's bound.
+        assert_eq!(
+            at("running 3 tests\ntest step_01_a ... ok\ntest step_02_b ... FAILED\n"),
+            65.0
         );
     }
 

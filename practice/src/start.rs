@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 
 use crate::Ctx;
+use crate::archive;
 use crate::git;
 use crate::kata::Kata;
 use crate::prompt::{Item, Prompt};
-use crate::reset;
-use crate::session::Session;
-use crate::state::{self, Attempt, AttemptResult, Mode, PracticeFile, clock};
+use crate::session;
+use crate::state::{Attempt, AttemptResult, Mode, PracticeFile, clock};
 
 /// The file an attempt is written in: the whole program in interview mode, and in
 /// timed mode unless `steps` asks for the step file; the step file in guided mode and
@@ -67,8 +67,14 @@ pub fn start(
         match p.select(&format!("An attempt is in progress: {what}."), &items)? {
             Some(0) => return resume_attempt(ctx, a),
             Some(1) => {
-                let ended =
-                    reset::end_attempt(ctx, other, &a, AttemptResult::Abandoned, a.elapsed_s)?;
+                let ended = archive::end_attempt(
+                    ctx,
+                    other,
+                    &a,
+                    AttemptResult::Abandoned,
+                    a.elapsed_s,
+                    false,
+                )?;
                 report_end(&ended, other);
             }
             _ => {
@@ -103,7 +109,7 @@ fn refuse_if_live(a: &Attempt) -> Result<()> {
     Ok(())
 }
 
-fn report_end(ended: &reset::Ended, kata: &Kata) {
+fn report_end(ended: &archive::Ended, kata: &Kata) {
     let dir = ended.entry.archive.as_deref().unwrap_or("?");
     match &ended.restored {
         Ok(()) => println!(
@@ -148,10 +154,13 @@ fn new_attempt(
                 let choice = p.select("How do you want to start?", &items)?;
                 match choice.map(|i| items[i].key.as_str()) {
                     Some("fresh") => {
-                        if let Some(why) = reset::refusal(&ctx.repo) {
-                            bail!("cannot start from the pristine kata: {why}");
+                        if let Some(why) = archive::refusal(&ctx.repo) {
+                            bail!(
+                                "cannot start from the pristine kata: {}",
+                                why.explain(Some(&kata.name))
+                            );
                         }
-                        let dir = reset::archive(ctx, kata, "edit", None)?;
+                        let dir = archive::archive(ctx, kata, "edit", None)?;
                         git::restore(&ctx.repo, &kata.rel_dir())?;
                         println!("Archived in {dir}; {} is pristine.", kata.rel_dir());
                     }
@@ -164,26 +173,13 @@ fn new_attempt(
             }
         }
     }
-    let a = Attempt {
-        kata: kata.name.clone(),
-        mode,
-        file,
-        started_at: state::now(),
-        elapsed_s: 0.0,
-        splits: Vec::new(),
-        hints: Vec::new(),
-        gradings: 0,
-        resumed: 0,
-        pid: None,
-        last_run: None,
-    };
-    Session::new(ctx, kata, a).run()
+    session::run(ctx, kata, Attempt::new(&kata.name, mode, file))
 }
 
 pub fn resume_attempt(ctx: &Ctx, a: Attempt) -> Result<ExitCode> {
     refuse_if_live(&a)?;
     let kata = ctx.catalog.get(&a.kata)?;
-    Session::new(ctx, kata, a).run()
+    session::run(ctx, kata, a)
 }
 
 /// `cargo practice resume`.

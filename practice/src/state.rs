@@ -2,6 +2,7 @@
 //! finished attempt (`history.json`), the archived practice files (`attempts/`),
 //! scratch space for grading runs (`runs/`) and the last test log (`last-run.log`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -109,6 +110,49 @@ pub struct Attempt {
     /// One line about the last test run, for `status`.
     #[serde(default)]
     pub last_run: Option<String>,
+    /// Each test's time in its last passing run (seconds from the run's start): bounds
+    /// its later runs, so that a step that loops is stopped soon.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub times: BTreeMap<String, f64>,
+}
+
+impl Attempt {
+    /// A new attempt, started now.
+    pub fn new(kata: &str, mode: Mode, file: PracticeFile) -> Attempt {
+        Attempt {
+            kata: kata.to_string(),
+            mode,
+            file,
+            started_at: now(),
+            elapsed_s: 0.0,
+            splits: Vec::new(),
+            hints: Vec::new(),
+            gradings: 0,
+            resumed: 0,
+            pid: None,
+            last_run: None,
+            times: BTreeMap::new(),
+        }
+    }
+
+    /// Counts the hint of `step` (1-based), once.
+    pub fn note_hint(&mut self, step: usize) {
+        if !self.hints.contains(&step) {
+            self.hints.push(step);
+        }
+    }
+
+    /// Adds the hints counted meanwhile in `saved` (the same attempt as saved on disk,
+    /// where `cargo practice hint` counts them from another terminal).
+    pub fn absorb_hints(&mut self, saved: Option<&Attempt>) {
+        if let Some(saved) =
+            saved.filter(|d| d.kata == self.kata && d.started_at == self.started_at)
+        {
+            for &h in &saved.hints {
+                self.note_hint(h);
+            }
+        }
+    }
 }
 
 /// One finished attempt in `history.json`.

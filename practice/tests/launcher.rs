@@ -44,30 +44,39 @@ fn help_lists_every_command_and_the_katas_found_with_examples() {
     out.ok();
     insta::assert_snapshot!("help", out.stdout);
     for cmd in [
-        "status", "history", "hint", "reset", "solution", "check", "resume", "guide", "toy",
+        "status", "history", "hint", "reset", "solution", "grade", "check", "resume", "guide",
+        "toy",
     ] {
         let out = r.run(&[cmd, "--help"], "");
         out.ok().has("Examples:\n  cargo practice");
     }
     r.run(&["toy", "--help"], "")
         .has("cargo practice toy --mode timed")
+        .has("Difficulty: Beginner.")
         .has("Timed: target 15:00, expert 10:00. Interview: 20:00 limit.");
-    // The long help carries the learning path and the interview tips.
-    r.run(&["--help"], "").has("Examples:");
+    // Help stays short: the learning path and the tips are in `cargo practice guide`.
     let long = r.run(&["help"], "");
-    long.has("Learning path")
-        .has("Week 1")
-        .has("Interview tips");
+    long.ok().has("cargo practice guide");
+    assert!(!long.stdout.contains("Learning path"), "{}", long.stdout);
+    assert!(long.stdout.lines().count() < 50, "{}", long.stdout);
 }
 
 #[test]
 fn guide_prints_the_learning_path_levels_and_tips() {
     let r = Repo::new();
-    r.run(&["guide"], "")
-        .ok()
-        .has("Week 2  kafka")
+    // The learning path comes from the kata list: here one kata, week 1.
+    let out = r.run(&["guide"], "");
+    out.ok()
+        .has("  Week 1  toy      Toy kata: three small steps (Beginner)\n")
+        .has("the whole program from a blank file in 15:00 (expert 10:00)")
+        .has("Result: interview-ready on the kata (2-3 weeks")
         .has("Interview Ready  three interview-mode attempts in a row")
         .has("10. Practise explaining");
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("  Week 2")),
+        "{}",
+        out.stdout
+    );
 }
 
 // ---------------------------------------------------------------- check and broken katas
@@ -131,6 +140,87 @@ pub fn total(xs: &[i64]) -> i64 {
     let log = r.read(".practice/last-run.log");
     assert!(log.contains("has overflowed its stack"), "{log}");
     assert!(log.contains("stopped: deadline passed"), "{log}");
+}
+
+#[test]
+fn a_stuck_run_keeps_todo_steps_as_todo_and_says_it_was_cut_short() {
+    let r = Repo::new();
+    r.write(
+        KATA_RS,
+        &PRISTINE.replace(
+            "todo!(\"step 3: total of {xs:?}\")",
+            "loop {\n        std::hint::black_box(xs);\n    }",
+        ),
+    );
+    let out = r.run(&["check", "toy"], "");
+    out.failed()
+        .has("○  1 Double a number  todo")
+        .has("○  2 Greet someone    todo")
+        .has("!  3 Sum the list     stuck")
+        .has("The run was cut short after")
+        .has("First failure — step 3 (step_03_total):\n    no result after");
+    assert!(!out.stdout.contains("failed"), "{}", out.stdout);
+}
+
+#[test]
+fn a_step_that_passed_before_is_stopped_after_ten_times_its_time_not_the_kata_limit() {
+    // A minute for a step that never passed; a step that passed in well under a second
+    // gets 10× that, at least 15 s.
+    let r = Repo::with_kata_toml(&KATA_TOML.replace("step_timeout_s = 3", "step_timeout_s = 60"));
+    let mut s = r.spawn(&["toy"]);
+    s.expect("0/3 steps green");
+    r.write(KATA_RS, &step_one_solved());
+    s.expect("1/3 steps green");
+    let saved = std::time::Instant::now();
+    r.write(
+        KATA_RS,
+        &PRISTINE.replace(
+            "todo!(\"step 1: double {x}\")",
+            "loop {\n        std::hint::black_box(x);\n    }",
+        ),
+    );
+    let out = s.expect_within("The run was cut short", Duration::from_secs(55));
+    let took = saved.elapsed();
+    assert!(
+        took < Duration::from_secs(40),
+        "stopped after {took:?}, not within its 15 s bound:\n{out}"
+    );
+    assert!(out.contains("!  1 Double a number  stuck"), "{out}");
+    assert!(out.contains("○  2 Greet someone    todo"), "{out}");
+    let first = s.expect("no result after");
+    assert!(first.contains("(it passed in "), "{first}");
+    s.send("p");
+    s.finish();
+}
+
+#[test]
+fn the_pristine_check_passes_on_the_pristine_kata_and_fails_on_a_solved_step() {
+    let r = Repo::new();
+    r.run(&["check", "--all", "--pristine"], "")
+        .ok()
+        .has("-- toy: katas/toy_kata as committed must fail step by step")
+        .has("ok: 3 step tests, each failing on its own todo!(); not passing either: end_to_end")
+        .has("Pristine: every step test of 1 kata(s) fails on its own todo!().");
+
+    r.write(KATA_RS, &step_one_solved());
+    r.run(&["check", "--all", "--pristine"], "")
+        .failed()
+        .has("note: katas/toy_kata has uncommitted changes (1 file(s))")
+        .has("FAIL: step 1 (step_01_double) passes on the pristine kata (is `double` solved?)")
+        .has("Not pristine-failing step by step: toy (1 of 1 katas)");
+
+    // A step test that fails on another step's todo!() does not prove its own step unsolved.
+    r.write(KATA_RS, PRISTINE);
+    r.write(
+        "katas/toy_kata/tests/steps.rs",
+        &r.read("katas/toy_kata/tests/steps.rs").replace(
+            "assert_eq!(toy_kata::greet(\"Ada\"), \"Hello, Ada!\");",
+            "assert_eq!(toy_kata::double(1), 2);",
+        ),
+    );
+    r.run(&["check", "toy", "--pristine"], "")
+        .failed()
+        .has("FAIL: step 2 (step_02_greet) fails on a todo!() that is not its own `todo!(\"step 2: …\")`: not yet implemented: step 1: double 1");
 }
 
 #[test]
@@ -652,6 +742,50 @@ fn reset_refuses_while_files_outside_the_katas_are_modified() {
 }
 
 #[test]
+fn reset_refused_for_other_modified_files_advises_a_stash_that_spares_the_katas_or_force() {
+    let r = Repo::new();
+    r.write(KATA_RS, SOLVED);
+    r.write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"3\"\nmembers = [\"katas/*\"]\n# local edit\n",
+    );
+    let out = r.run(&["reset", "toy"], "");
+    out.failed()
+        .has("`cargo practice reset toy --force` does it anyway")
+        .has("git stash push -- ':(exclude)katas'");
+    assert!(!out.stderr.contains("(`git stash`)"), "{}", out.stderr);
+    assert_eq!(r.read(KATA_RS), SOLVED);
+
+    // The advised stash leaves the kata's changes where they are, so a reset archives them.
+    r.git(&["stash", "push", "-q", "--", ":(exclude)katas"]);
+    assert_eq!(r.read(KATA_RS), SOLVED);
+    r.git(&["stash", "pop", "-q"]);
+
+    r.run(&["reset", "toy", "--force"], "")
+        .ok()
+        .has("toy: archived your changes in .practice/attempts/toy/edit-");
+    assert_eq!(r.read(KATA_RS), PRISTINE);
+    assert!(
+        r.read("Cargo.toml").contains("# local edit"),
+        "only the kata's folder is touched"
+    );
+    assert_eq!(r.archives().len(), 1);
+}
+
+#[test]
+fn the_menu_offers_to_reset_anyway_while_other_files_are_modified() {
+    let r = Repo::new();
+    r.write(KATA_RS, SOLVED);
+    r.write("solutions/toy.rs", "// edited by a contributor\n");
+    r.run(&[], "reset\n1\ny\ny\nquit\n")
+        .ok()
+        .has("Reset katas/toy_kata anyway? Only the kata folders are touched.")
+        .has("toy: archived your changes in");
+    assert_eq!(r.read(KATA_RS), PRISTINE);
+    assert_eq!(r.read("solutions/toy.rs"), "// edited by a contributor\n");
+}
+
+#[test]
 fn an_attempt_that_ends_while_other_files_are_modified_is_archived_but_not_restored() {
     let r = Repo::new();
     r.write("solutions/toy.rs", "// edited by a contributor\n");
@@ -660,6 +794,11 @@ fn an_attempt_that_ends_while_other_files_are_modified_is_archived_but_not_resto
     r.write(KATA_RS, SOLVED);
     let end = s.expect("was NOT restored");
     assert!(end.contains("files outside katas/ are modified"), "{end}");
+    let advice = s.expect("does it anyway");
+    assert!(
+        advice.contains("`cargo practice reset toy --force`"),
+        "{advice}"
+    );
     s.finish();
     assert_eq!(r.read(KATA_RS), SOLVED, "left as it is");
     assert_eq!(r.history()["attempts"][0]["result"], "passed");
@@ -766,7 +905,7 @@ fn the_menu_answers_typed_choices_when_stdin_is_not_a_terminal() {
 #[test]
 fn the_menu_starts_a_mode_and_runs_reference_commands() {
     let toml = format!(
-        "{KATA_TOML}\n[[reference.run]]\ntitle = \"Produce\"\ncmd = [\"sh\", \"-c\", \"echo producing to {{broker}}\"]\nwhen = \"broker\"\n\n[[reference.run]]\ntitle = \"Pipeline\"\ncmd = [\"sh\", \"-c\", \"echo pipeline on {{broker}} group {{group}}\"]\n\n[[reference.run]]\ntitle = \"Preview\"\ncmd = [\"printf\", \"id,name\\\\n1,Ada\\\\n2,Bob\\\\n\"]\noutput = \"csv\"\npreview_rows = 1\n"
+        "{KATA_TOML}\n[[reference.run]]\ntitle = \"Produce\"\ncmd = [\"sh\", \"-c\", \"echo producing to {{broker}}\"]\nwhen = \"broker\"\n\n[[reference.run]]\ntitle = \"Pipeline\"\ncmd = [\"sh\", \"-c\", \"echo pipeline on {{broker}} group {{group}}\"]\n\n[[reference.run]]\ntitle = \"Preview\"\ncmd = [\"printf\", \"id,name\\\\n1,Ada\\\\n2,Bob\\\\n\"]\noutput = \"csv\"\npreview_rows = 1\n\n[[reference.run]]\ntitle = \"Cargo\"\ncmd = [\"cargo\", \"--version\"]\n"
     );
     let r = Repo::with_kata_toml(&toml);
     let out = r.run(&[], "toy\nreference\nquit\n");
@@ -774,7 +913,9 @@ fn the_menu_starts_a_mode_and_runs_reference_commands() {
         .has("▶ Pipeline")
         .has("pipeline on mock group practice-toy-")
         .has("| id | name |\n+----+------+\n| 1  | Ada  |\n+----+------+\n1 of 2 rows shown")
-        .has("Reference run finished");
+        .has("Reference run finished")
+        // The cargo that runs the launcher, named as kata.toml names it.
+        .has("  $ cargo --version\n");
     assert!(
         !out.stdout.contains("producing"),
         "the producer runs only with a broker\n{}",

@@ -164,11 +164,15 @@ pub async fn grade_file(
         unreachable!("handled above")
     };
     if progress {
-        eprintln!("grader: built; grading on fresh data (seed {})", options.seed);
+        eprintln!(
+            "grader: built; grading on fresh data (seed {})",
+            options.seed
+        );
     }
     let mut verdict = grade(kata, &program, options).await?;
-    verdict
-        .checks
-        .insert(0, Check::pass("compiles", program.source.display().to_string()));
+    verdict.checks.insert(
+        0,
+        Check::pass("compiles", program.source.display().to_string()),
+    );
     Ok(verdict)
 }

@@ -128,7 +128,8 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
     if own_file {
         cmd.env_remove("KATA_PROGRAM");
     } else {
-        cmd.args(["--features", "graded"]).env("KATA_PROGRAM", &source);
+        cmd.args(["--features", "graded"])
+            .env("KATA_PROGRAM", &source);
     }
     if progress {
         eprintln!(
@@ -202,7 +203,10 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
         let _ = t.join();
     }
     let _ = stderr_thread.join();
-    let stderr = stderr_text.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let stderr = stderr_text
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
 
     if !status.success() || executable.is_none() {
         let error = match first_error {
@@ -241,7 +245,11 @@ fn target_dir(repo: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { repo.join(dir) }
+            if dir.is_absolute() {
+                dir
+            } else {
+                repo.join(dir)
+            }
         }
         _ => repo.join("target"),
     }
@@ -384,7 +392,11 @@ impl Running {
 
     /// Has it exited?
     pub fn try_finished(&mut self) -> anyhow::Result<bool> {
-        Ok(self.child.try_wait().context("waiting for the program")?.is_some())
+        Ok(self
+            .child
+            .try_wait()
+            .context("waiting for the program")?
+            .is_some())
     }
 
     /// SIGKILL, as a crash would.
@@ -396,7 +408,12 @@ impl Running {
     /// Waits until it exits or `deadline` (since its start) passes, then kills it.
     pub fn wait(mut self, deadline: Duration) -> anyhow::Result<Run> {
         loop {
-            if self.child.try_wait().context("waiting for the program")?.is_some() {
+            if self
+                .child
+                .try_wait()
+                .context("waiting for the program")?
+                .is_some()
+            {
                 return self.finish(deadline);
             }
             if self.started.elapsed() >= deadline {

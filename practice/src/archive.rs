@@ -5,43 +5,76 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::Ctx;
-use crate::git;
+use crate::git::{self, Change};
 use crate::kata::Kata;
 use crate::state::{self, Attempt, AttemptResult, Entry};
 
+/// Why a kata is not restored from git here.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Not a git checkout, or no git: nothing can be restored.
+    NoCheckout(String),
+    /// `git status` gave no answer.
+    Unreadable(String),
+    /// Tracked files outside `katas/` are modified: work on the repository itself, it
+    /// seems, which the launcher does not mix with practice unless told to.
+    OthersModified(Vec<Change>),
+}
+
+impl Refusal {
+    /// Restoring anyway touches only the kata's folder: `--force` may go on.
+    pub fn can_force(&self) -> bool {
+        matches!(self, Refusal::OthersModified(_))
+    }
+
+    /// The reason, and what to do about it; `kata` names the kata in the advice.
+    pub fn explain(&self, kata: Option<&str>) -> String {
+        match self {
+            Refusal::NoCheckout(why) => format!(
+                "{why}, so the kata cannot be restored from git. Nothing was changed; \
+                 restore katas/<crate>/src/lib.rs by hand (your archived attempts are under .practice/attempts/)."
+            ),
+            Refusal::Unreadable(e) => {
+                format!("cannot read `git status`: {e}. Nothing was changed.")
+            }
+            Refusal::OthersModified(outside) => {
+                let list: Vec<String> = outside
+                    .iter()
+                    .take(10)
+                    .map(|c| format!("  {} {}", c.code, c.path))
+                    .collect();
+                let more = if outside.len() > 10 {
+                    format!("\n  … and {} more", outside.len() - 10)
+                } else {
+                    String::new()
+                };
+                let name = kata.unwrap_or("<kata>");
+                format!(
+                    "files outside katas/ are modified:\n{}{more}\n\
+                     That looks like work on the repository itself, so the launcher stops here. \
+                     A reset touches only the kata's folder (its changes archived first, then restored from git): \
+                     `cargo practice reset {name} --force` does it anyway. \
+                     Or set the other files aside without touching katas/: `git stash push -- ':(exclude)katas'`, \
+                     then `git stash pop` after the reset. Nothing was changed.",
+                    list.join("\n")
+                )
+            }
+        }
+    }
+}
+
 /// Why a reset must not happen here, if it must not: outside a git checkout, or with
-/// tracked files changed outside `katas/` (the launcher will not guess what they are).
-pub fn refusal(repo: &Path) -> Option<String> {
+/// tracked files changed outside `katas/`.
+pub fn refusal(repo: &Path) -> Option<Refusal> {
     if let Some(why) = git::not_a_checkout(repo) {
-        return Some(format!(
-            "{why}, so the kata cannot be restored from git. Nothing was changed; \
-             restore katas/<crate>/src/lib.rs by hand (your archived attempts are under .practice/attempts/)."
-        ));
+        return Some(Refusal::NoCheckout(why));
     }
     match git::changed_outside_katas(repo) {
-        Err(e) => Some(format!(
-            "cannot read `git status`: {e:#}. Nothing was changed."
-        )),
-        Ok(outside) if !outside.is_empty() => {
-            let list: Vec<String> = outside
-                .iter()
-                .take(10)
-                .map(|c| format!("  {} {}", c.code, c.path))
-                .collect();
-            let more = if outside.len() > 10 {
-                format!("\n  … and {} more", outside.len() - 10)
-            } else {
-                String::new()
-            };
-            Some(format!(
-                "files outside katas/ are modified:\n{}{more}\nA reset only ever restores a kata folder, and it will not run while other \
-                 files are changed: commit or stash them first (`git stash`). Nothing was changed.",
-                list.join("\n")
-            ))
-        }
+        Err(e) => Some(Refusal::Unreadable(format!("{e:#}"))),
+        Ok(outside) if !outside.is_empty() => Some(Refusal::OthersModified(outside)),
         Ok(_) => None,
     }
 }
@@ -129,13 +162,15 @@ pub struct Ended {
     pub restored: std::result::Result<(), String>,
 }
 
-/// Ends an attempt: archive (with its record), history, then restore the kata.
+/// Ends an attempt: archive (with its record), history, then restore the kata (`force`:
+/// even while files outside `katas/` are modified).
 pub fn end_attempt(
     ctx: &Ctx,
     kata: &Kata,
     a: &Attempt,
     result: AttemptResult,
     duration_s: f64,
+    force: bool,
 ) -> Result<Ended> {
     let mut entry = Entry {
         kata: a.kata.clone(),
@@ -159,77 +194,8 @@ pub fn end_attempt(
     })?;
     ctx.practice.clear_current()?;
     let restored = match refusal(&ctx.repo) {
-        Some(why) => Err(why),
-        None => git::restore(&ctx.repo, &kata.rel_dir()).map_err(|e| format!("{e:#}")),
+        Some(why) if !(force && why.can_force()) => Err(why.explain(Some(&kata.name))),
+        _ => git::restore(&ctx.repo, &kata.rel_dir()).map_err(|e| format!("{e:#}")),
     };
     Ok(Ended { entry, restored })
-}
-
-/// `cargo practice reset <kata>` / `--all`.
-pub fn command(ctx: &Ctx, kata: Option<&str>, all: bool) -> Result<()> {
-    let katas: Vec<&Kata> = match (kata, all) {
-        (Some(_), true) => bail!("give a kata or --all, not both"),
-        (None, false) => {
-            bail!("which kata? `cargo practice reset <kata>` or `cargo practice reset --all`")
-        }
-        (Some(name), false) => vec![ctx.catalog.get(name)?],
-        (None, true) => ctx.catalog.katas.iter().collect(),
-    };
-    if let Some(why) = refusal(&ctx.repo) {
-        bail!("reset refused: {why}");
-    }
-    let current = ctx.practice.load_current()?;
-    if let Some(a) = &current
-        && let Some(pid) = a.pid
-        && crate::process::is_alive(pid)
-        && katas.iter().any(|k| k.name == a.kata)
-    {
-        bail!(
-            "reset refused: the {} attempt on `{}` is running in another terminal (process {pid}); \
-             pause it there (p) first. Nothing was changed.",
-            a.mode.as_str(),
-            a.kata
-        );
-    }
-    for k in katas {
-        reset_one(ctx, k, current.as_ref().filter(|a| a.kata == k.name))?;
-    }
-    Ok(())
-}
-
-fn reset_one(ctx: &Ctx, kata: &Kata, attempt: Option<&Attempt>) -> Result<()> {
-    if let Some(a) = attempt {
-        let ended = end_attempt(ctx, kata, a, AttemptResult::Reset, a.elapsed_s)?;
-        let dir = ended.entry.archive.as_deref().unwrap_or("?");
-        match ended.restored {
-            Ok(()) => println!(
-                "{}: ended the paused {} attempt ({}), archived it in {dir}, restored {}.",
-                kata.name,
-                a.mode.as_str(),
-                state::clock(a.elapsed_s),
-                kata.rel_dir()
-            ),
-            Err(why) => bail!("{}: archived in {dir}, but not restored: {why}", kata.name),
-        }
-        return Ok(());
-    }
-    let changes = git::changes_in(&ctx.repo, &kata.rel_dir())?;
-    if changes.is_empty() {
-        println!(
-            "{}: {} is already pristine; nothing to do.",
-            kata.name,
-            kata.rel_dir()
-        );
-        return Ok(());
-    }
-    let dir = archive(ctx, kata, "edit", None)?;
-    git::restore(&ctx.repo, &kata.rel_dir())?;
-    let files: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-    println!(
-        "{}: archived your changes in {dir}, restored {} ({}).",
-        kata.name,
-        kata.rel_dir(),
-        files.join(", ")
-    );
-    Ok(())
 }

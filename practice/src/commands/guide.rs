@@ -1,4 +1,6 @@
-//! The seed's learning path, practice strategy, levels and interview tips, in Rust terms.
+//! `cargo practice guide`: the learning path (from the kata list), the practice
+//! strategy, the levels (from each kata's times) and interview tips, in Rust terms.
+//! They follow the PySpark practice system this programme comes from.
 
 use std::fmt::Write as _;
 
@@ -6,16 +8,56 @@ use crate::kata::Kata;
 use crate::levels::Thresholds;
 use crate::state::clock;
 
-pub const LEARNING_PATH: &str = "\
-Learning path
-  Week 1  batch    Batch ETL (CSV -> clean -> join -> aggregate -> Parquet)
-                   fundamentals with guided steps; target: the whole pipeline in 15 minutes
-  Week 2  kafka    Kafka streaming (Kafka -> window aggregates -> Kafka)
-                   real-time processing: event time, late data, tumbling windows; target 20 minutes
-  Week 3  parquet  Data lake ingestion (Kafka -> partitioned Parquet with checkpoints)
-                   partitioning, data quality filters, fault tolerance; target 25 minutes
-  Result: interview-ready on all three patterns (6-8 weeks with daily practice).
+/// One kata a week, in the menu's order (kata.toml's `order`), each with its pipeline
+/// and its timed target.
+pub fn learning_path(katas: &[Kata]) -> String {
+    let mut out = String::from("Learning path (one kata a week, in the order of the menu)\n");
+    if katas.is_empty() {
+        out.push_str("  (no katas/*/kata.toml found)\n");
+        return out;
+    }
+    let width = katas.iter().map(|k| k.name.len()).max().unwrap_or(0).max(8);
+    let pad = " ".repeat(width + 11);
+    for (i, k) in katas.iter().enumerate() {
+        let difficulty = k
+            .difficulty
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  Week {:<2} {:<width$} {}{difficulty}",
+            i + 1,
+            k.name,
+            k.title
+        );
+        if let Some(summary) = &k.summary {
+            let _ = writeln!(out, "{pad}{summary}");
+        }
+        let _ = writeln!(
+            out,
+            "{pad}guided steps first; target: the whole program from a blank file in {} (expert {})",
+            clock(k.target_s()),
+            clock(k.expert_s())
+        );
+    }
+    // The PySpark programme's figure, 6-8 weeks for three pipelines, per pipeline.
+    let n = katas.len();
+    let all = if n == 1 {
+        "the kata".to_string()
+    } else {
+        format!("all {n} pipelines")
+    };
+    let _ = writeln!(
+        out,
+        "  Result: interview-ready on {all} ({}-{} weeks with daily practice).",
+        2 * n,
+        (8 * n).div_ceil(3)
+    );
+    out
+}
 
+pub const STRATEGY: &str = "\
 Practice strategy, for each kata
   Days 1-2  guided, with hints          Days 3-4  guided, without hints
   Days 5-7  timed: build speed          Week 2    timed to beat the target, then interview
@@ -82,6 +124,16 @@ Interview tips
   10. Practise explaining: say what each step does and why while you type.
 ";
 
+/// The whole guide.
 pub fn all(katas: &[Kata]) -> String {
-    format!("{LEARNING_PATH}\n{}\n{TIPS}", levels(katas))
+    format!(
+        "{}\n{STRATEGY}\n{}\n{TIPS}",
+        learning_path(katas),
+        levels(katas)
+    )
+}
+
+/// `cargo practice guide`.
+pub fn run(katas: &[Kata]) {
+    println!("{}", all(katas));
 }

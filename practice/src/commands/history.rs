@@ -12,7 +12,7 @@ use crate::state::{AttemptResult, Entry, History, Mode, clock, short_date};
 
 const CHART_WIDTH: usize = 40;
 
-pub fn command(ctx: &Ctx, kata: Option<&str>, last: usize) -> Result<()> {
+pub fn run(ctx: &Ctx, kata: Option<&str>, last: usize) -> Result<()> {
     if let Some(k) = kata {
         ctx.catalog.get(k)?;
     }

@@ -7,9 +7,9 @@ use anyhow::Result;
 use crate::grade::broker;
 use crate::levels::{self, Level};
 use crate::state::{AttemptResult, Entry, clock};
-use crate::{Ctx, git, reset};
+use crate::{Ctx, archive, git};
 
-pub fn command(ctx: &Ctx) -> Result<()> {
+pub fn run(ctx: &Ctx) -> Result<()> {
     print!("{}", render(ctx)?);
     Ok(())
 }
@@ -17,9 +17,12 @@ pub fn command(ctx: &Ctx) -> Result<()> {
 pub fn render(ctx: &Ctx) -> Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "Repository   {}", ctx.repo.display());
-    let git_line = match reset::refusal(&ctx.repo) {
+    let git_line = match archive::refusal(&ctx.repo) {
         None => "ok: attempts are restored from git when they end".to_string(),
-        Some(why) => format!("reset unavailable: {}", why.lines().next().unwrap_or("")),
+        Some(why) => format!(
+            "reset unavailable: {}",
+            why.explain(None).lines().next().unwrap_or("")
+        ),
     };
     let _ = writeln!(s, "Git          {git_line}");
     if ctx.catalog.katas.iter().any(|k| k.needs_kafka) {
@@ -107,7 +110,7 @@ pub fn render(ctx: &Ctx) -> Result<String> {
             s,
             "  {:<8}  {:<36}  {:<15}  {:>8}  {:<15}  {files}",
             k.name,
-            console::truncate_str(&k.title, 36, "…"),
+            crate::session::view::fit(&k.title, 36),
             standing.level.as_str(),
             format!("{passed}/{}", mine.len()),
             best
