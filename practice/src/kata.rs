@@ -129,6 +129,11 @@ pub struct ProgramCheck {
     /// Bound on one grading, the build of the program included.
     #[serde(default = "default_grade_timeout")]
     pub timeout_s: u64,
+    /// Run (output shown, no time limit) before a whole-program attempt's clock starts:
+    /// builds what grading needs, so the first `g` does not spend the attempt's time
+    /// compiling dependencies.
+    #[serde(default)]
+    pub prepare: Vec<String>,
 }
 
 fn default_step_timeout() -> u64 {

@@ -135,7 +135,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
     let mut choices = vec![(
         Item::new(
             "guided",
-            "Guided     step by step, hints on request, tests rerun on every save",
+            "Guided       step by step, hints on request, tests rerun on every save",
         ),
         (Mode::Guided, false),
     )];
@@ -143,14 +143,14 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
         choices.push((
             Item::new(
                 "timed",
-                format!("Timed      the whole program from a blank file, live timer: {timed}"),
+                format!("Timed        the whole program from a blank file, live timer: {timed}"),
             ),
             (Mode::Timed, false),
         ));
         choices.push((
             Item::new(
                 "timed-steps",
-                format!("Timed/steps the step file against the clock: {timed}, splits per step"),
+                format!("Timed, steps the step file against the clock: {timed}, splits per step"),
             ),
             (Mode::Timed, true),
         ));
@@ -158,7 +158,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
             Item::new(
                 "interview",
                 format!(
-                    "Interview  the whole program from a blank file, {} limit, no hints, graded end to end",
+                    "Interview    the whole program from a blank file, {} limit, no hints, graded end to end",
                     clock(k.limit_s())
                 ),
             ),
@@ -168,7 +168,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
         choices.push((
             Item::new(
                 "timed",
-                format!("Timed      live timer: {timed}, splits per step"),
+                format!("Timed        live timer: {timed}, splits per step"),
             ),
             (Mode::Timed, false),
         ));
@@ -176,7 +176,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
             Item::new(
                 "interview",
                 format!(
-                    "Interview  {} limit, no hints, graded when you say so",
+                    "Interview    {} limit, no hints, graded when you say so",
                     clock(k.limit_s())
                 ),
             ),
@@ -186,7 +186,7 @@ fn pick_mode(k: &Kata, p: &mut dyn Prompt) -> Result<Option<(Mode, bool)>> {
     choices.push((
         Item::new(
             "reference",
-            "Reference  run the reference pipeline and show its output",
+            "Reference    run the reference pipeline and show its output",
         ),
         (Mode::Reference, false),
     ));

@@ -173,13 +173,47 @@ fn new_attempt(
             }
         }
     }
+    if file == PracticeFile::Program {
+        prepare_program(ctx, kata)?;
+    }
     session::run(ctx, kata, Attempt::new(&kata.name, mode, file))
 }
 
 pub fn resume_attempt(ctx: &Ctx, a: Attempt) -> Result<ExitCode> {
     refuse_if_live(&a)?;
     let kata = ctx.catalog.get(&a.kata)?;
+    if a.file == PracticeFile::Program {
+        prepare_program(ctx, kata)?;
+    }
     session::run(ctx, kata, a)
+}
+
+/// The kata's `[program] prepare` command, before the clock starts: the first build of
+/// the grader compiles DataFusion and rdkafka (minutes on two cores), which must not
+/// count against an interview's limit. Its output is shown; it has no time limit
+/// (Ctrl-C stops it, and nothing has started).
+fn prepare_program(ctx: &Ctx, kata: &Kata) -> Result<()> {
+    let Some(prepare) = kata.program.as_ref().map(|p| &p.prepare) else {
+        return Ok(());
+    };
+    if prepare.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "Before the clock starts: building the grader and your program's crate (the first time \
+         compiles DataFusion and rdkafka, a few minutes; then it takes a second)…"
+    );
+    let vars = crate::grade::Vars::new(&ctx.repo, &std::env::temp_dir(), kata);
+    // In the launcher's process group: Ctrl-C stops both.
+    let mut cmd = vars.command(&ctx.repo, prepare);
+    let what = crate::process::describe(&cmd);
+    let status = cmd
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run `{what}`: {e}"))?;
+    if !status.success() {
+        bail!("`{what}` failed: the grader cannot be built, so nothing was started");
+    }
+    Ok(())
 }
 
 /// `cargo practice resume`.

@@ -67,7 +67,7 @@ fn guide_prints_the_learning_path_levels_and_tips() {
     // The learning path comes from the kata list: here one kata, week 1.
     let out = r.run(&["guide"], "");
     out.ok()
-        .has("  Week 1  toy      Toy kata: three small steps (Beginner)\n")
+        .has("  Week 1  toy      Toy kata: three small steps\n")
         .has("the whole program from a blank file in 15:00 (expert 10:00)")
         .has("Result: interview-ready on the kata (2-3 weeks")
         .has("Interview Ready  three interview-mode attempts in a row")
@@ -494,6 +494,30 @@ fn timed_mode_is_the_whole_program_unless_steps_is_asked_for() {
 }
 
 #[test]
+fn the_grader_is_built_before_the_clock_starts() {
+    // A 3 s "build" before the attempt: the pass right after must be timed from 0.
+    let toml = format!(
+        "{}prepare = [\"sh\", \"-c\", \"echo building the grader; sleep 3\"]\n",
+        program_toml("20", "")
+    );
+    let r = Repo::with_kata_toml(&toml);
+    let mut s = r.spawn(&["toy", "-m", "interview"]);
+    let intro = s.expect("You have 20:00");
+    assert!(intro.contains("Before the clock starts"), "{intro}");
+    assert!(intro.contains("building the grader"), "{intro}");
+    r.write(PROGRAM_RS, SOLVED_PROGRAM);
+    s.send("g");
+    s.expect("is pristine again");
+    s.finish();
+    let e = &r.history()["attempts"][0];
+    assert_eq!(e["result"], "passed");
+    assert!(
+        e["duration_s"].as_f64().unwrap() < 3.0,
+        "the preparation is not the learner's time: {e}"
+    );
+}
+
+#[test]
 fn grade_from_the_shell_exits_with_the_verdict() {
     let r = Repo::with_kata_toml(&program_toml("20", ""));
     let out = r.run(&["grade", "toy"], "");
@@ -662,10 +686,11 @@ fn solution_levels_and_a_diff_against_the_last_attempt() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("+// the toy reference"),
+        out.stdout.contains("+pub fn double(x: i64) -> i64 { x * 2 }"),
         "{}",
         out.stdout
     );
+    assert!(!out.stdout.contains("runs/diff"), "{}", out.stdout);
 }
 
 // ---------------------------------------------------------------- reset

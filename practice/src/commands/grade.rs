@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, k: &Kata, file: Option<&Path>, extra: &[String]) -> Result
     };
     crate::signals::install()?;
     println!(
-        "Grading {} as the `{}` kata's whole program (the first grading builds the grader: a few minutes once)…",
+        "Grading {} as the `{}` kata's whole program…",
         file.display(),
         k.name
     );

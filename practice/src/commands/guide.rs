@@ -19,18 +19,9 @@ pub fn learning_path(katas: &[Kata]) -> String {
     let width = katas.iter().map(|k| k.name.len()).max().unwrap_or(0).max(8);
     let pad = " ".repeat(width + 11);
     for (i, k) in katas.iter().enumerate() {
-        let difficulty = k
-            .difficulty
-            .as_deref()
-            .map(|d| format!(" ({d})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  Week {:<2} {:<width$} {}{difficulty}",
-            i + 1,
-            k.name,
-            k.title
-        );
+        // The kata's difficulty is left out here: its words (Beginner, Intermediate, …)
+        // are also the learner's levels and read as one.
+        let _ = writeln!(out, "  Week {:<2} {:<width$} {}", i + 1, k.name, k.title);
         if let Some(summary) = &k.summary {
             let _ = writeln!(out, "{pad}{summary}");
         }
@@ -118,8 +109,10 @@ Interview tips
    4. Clean before you join: fewer rows through the join, and nulls dealt with once.
    5. Use meaningful aliases: `sum(col(\"amount\")).alias(\"total_sales\")`.
    6. Handle errors: `?` with anyhow's `.context(\"reading orders.csv\")`, no unwrap on input.
-   7. Log what an operator needs: `tracing::info!(rows, \"wrote customer summary\")`.
-   8. Test incrementally: `df.clone().show().await?`, or run one step's test.
+   7. Log what an operator needs: `eprintln!(\"{rows} rows written to {dir}\")` in an
+      interview (the blank program has no tracing); `tracing::info!` in production code.
+   8. Test incrementally: `df.clone().show().await?`, run your program on fixtures/, and
+      grade as often as you like (g): only the clock counts.
    9. Clean up: flush the producer, commit offsets, finish the Parquet writer.
   10. Practise explaining: say what each step does and why while you type.
 ";

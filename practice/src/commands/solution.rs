@@ -90,7 +90,30 @@ fn solution_diff(ctx: &Ctx, k: &Kata, h: &History, files: &[String]) -> Result<(
         last.result.as_str()
     );
     for f in files {
-        let patch = crate::git::diff_files(&ctx.repo, &mine, &ctx.repo.join(f))?;
+        // Both files open with comments (the problem statement, the solution's notes):
+        // the diff is about the code.
+        let dir = ctx.practice.runs_dir().join("diff");
+        let (a, b) = (dir.join("yours.rs"), dir.join("solution.rs"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        for (from, to) in [(&mine, &a), (&ctx.repo.join(f), &b)] {
+            let text = std::fs::read_to_string(from)
+                .with_context(|| format!("cannot read {}", from.display()))?;
+            std::fs::write(to, without_leading_comments(&text))
+                .with_context(|| format!("cannot write {}", to.display()))?;
+        }
+        let patch = crate::git::diff_files(&ctx.repo, &a, &b)?;
+        // The copies' paths mean nothing to the learner: the header above names both.
+        let patch: String = patch
+            .lines()
+            .filter(|l| {
+                !(l.starts_with("diff --git ")
+                    || l.starts_with("index ")
+                    || l.starts_with("--- ")
+                    || l.starts_with("+++ "))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
         if patch.is_empty() {
             println!("{f}: the same as yours");
         } else {
@@ -98,4 +121,28 @@ fn solution_diff(ctx: &Ctx, k: &Kata, h: &History, files: &[String]) -> Result<(
         }
     }
     Ok(())
+}
+
+/// `text` without the comment lines (and blank lines) it starts with.
+fn without_leading_comments(text: &str) -> String {
+    let mut lines = text.lines().peekable();
+    while lines
+        .peek()
+        .is_some_and(|l| l.trim().is_empty() || l.trim_start().starts_with("//"))
+    {
+        lines.next();
+    }
+    lines.map(|l| format!("{l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_statement_at_the_top_is_left_out_of_the_diff() {
+        let text = "//! # The task\n//!\n// notes\n\nuse std::io;\n// kept\nfn main() {}\n";
+        assert_eq!(
+            super::without_leading_comments(text),
+            "use std::io;\n// kept\nfn main() {}\n"
+        );
+    }
 }

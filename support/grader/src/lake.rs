@@ -88,7 +88,7 @@ pub async fn grade(program: &Program, options: &Options) -> anyhow::Result<Verdi
     let mut verdict = Verdict::new("parquet");
     let seed = options.seed;
     verdict.context(format!(
-        "seed {seed} (replay: --seed {seed}) · {} broker at {}",
+        "seed {seed} (--seed {seed} replays this data) · {} broker at {}",
         broker_name(broker.kind()),
         broker.bootstrap_servers()
     ));

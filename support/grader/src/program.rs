@@ -132,11 +132,7 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
             .env("KATA_PROGRAM", &source);
     }
     if progress {
-        eprintln!(
-            "grader: building {} (cargo build -p {}); the first build compiles DataFusion and rdkafka once, a few minutes",
-            source.display(),
-            kata.program_crate()
-        );
+        eprintln!("grader: building {}", source.display());
     }
     let mut child = cmd.spawn().context("cannot start cargo")?;
     let stderr = child.stderr.take().expect("piped");
@@ -161,6 +157,11 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
                     return;
                 }
                 if last.elapsed() >= Duration::from_secs(10) {
+                    if started.elapsed() < Duration::from_secs(11) {
+                        eprintln!(
+                            "grader: this build compiles dependencies (the first one: DataFusion, once, a few minutes)"
+                        );
+                    }
                     last = Instant::now();
                     eprintln!(
                         "grader: still building ({} crates compiled, {} s)",
@@ -277,7 +278,7 @@ fn name_the_source(error: &str, source: &Path) -> String {
         .lines()
         .map(|line| match line.find("/out/program.rs") {
             Some(end) => {
-                let start = line[..end].rfind([' ', '>']).map_or(0, |i| i + 1);
+                let start = line[..end].rfind([' ', '>', '(']).map_or(0, |i| i + 1);
                 format!(
                     "{}{}{}",
                     &line[..start],
@@ -353,9 +354,10 @@ impl Run {
         })
     }
 
-    /// The end of what it printed on stderr, for the details.
+    /// The end of what it printed on stderr, for the details (paths into the build's
+    /// copy of the program name the program's file).
     pub fn stderr_tail(&self) -> String {
-        tail(&self.stderr, 15)
+        name_the_source(&tail(&self.stderr, 15), &self.source)
     }
 }
 

@@ -97,7 +97,7 @@ pub async fn grade(program: &Program, options: &Options) -> anyhow::Result<Verdi
 
     let mut verdict = Verdict::new(Kata::Kafka.name());
     verdict.context(format!(
-        "seed {} (--seed {} grades the same events again)",
+        "seed {} (--seed {} replays this data)",
         options.seed, options.seed
     ));
     verdict.context(input.describe(&expected));
@@ -458,7 +458,15 @@ fn read_emitted(record: &ConsumedRecord) -> Emitted {
         } else if !extra.is_empty() {
             format!("extra {}", extra.join(", "))
         } else {
-            format!("in the order {}", names.join(", "))
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            let hint = if names == sorted {
+                " (sorted by name: serde_json's `json!` and `Value` sort keys; serialise a \
+                 `#[derive(Serialize)]` struct, whose fields keep their order)"
+            } else {
+                ""
+            };
+            format!("in the order {}{hint}", names.join(", "))
         };
         problems.push(("the value's fields are not the six in order", what));
     }
@@ -1037,10 +1045,18 @@ fn window_checks(
         check_of(
             WINDOWS,
             shape,
-            format!(
-                "{} per category, aligned to the epoch; counts and totals right",
-                plural(reference.len(), "window")
-            ),
+            if actual == reference {
+                format!(
+                    "{} per category, aligned to the epoch; counts and totals right",
+                    plural(reference.len(), "window")
+                )
+            } else {
+                // The differences are another step's (said on its line): don't call the
+                // values right.
+                "5 minutes long, per category, aligned to the epoch (where values \
+                 differ, another line says why)"
+                    .to_string()
+            },
         ),
         check_of(WRITES, writes, writes_ok),
     ]

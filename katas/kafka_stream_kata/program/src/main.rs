@@ -72,8 +72,9 @@
 //! 1. Read `--input` as a member of group `--group`, from the earliest offset (the events
 //!    are there before you start), with no automatic commit: you commit (rule 8).
 //! 2. A value that does not fit the table above is malformed: not JSON, not an object, a
-//!    field missing, null where it may not be, or of another type, or a `timestamp` that
-//!    is not a date-time. Write it to `--dlq` as it is (the value byte for byte; the same
+//!    field that may not be null missing or null, a field of another type, or a
+//!    `timestamp` that is not a date-time (a missing `order_id` or `customer_id` reads as
+//!    null). Write it to `--dlq` as it is (the value byte for byte; the same
 //!    key; the reason in a header if you like) and go on. An event with a null
 //!    `order_id` or `customer_id`, or a negative `amount`, fits the table: it is not a
 //!    dead letter, it counts in its window like any other.
