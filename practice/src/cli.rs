@@ -110,14 +110,7 @@ Examples:
     },
     /// Grade a whole program on fresh data, as in an interview (exit 0 when it passes)
     #[command(
-        after_help = "Builds the program with the blank program's dependencies, runs it on freshly generated \
-data (Kafka katas: the broker of the tests, the embedded mock unless KAFKA_BOOTSTRAP_SERVERS is set) \
-and prints a checklist of what it got right and wrong.
-
-Examples:
-  cargo practice grade batch                      your blank program, katas/batch_kata/program/src/main.rs
-  cargo practice grade kafka --file my_stream.rs  any single-file program
-  cargo practice grade parquet --chaos 5          SIGKILL it 5 times mid-run: still exactly once?"
+        after_help = grade_help()
     )]
     Grade {
         /// The kata
@@ -177,6 +170,19 @@ pub struct KataArgs {
     pub steps: bool,
 }
 
+fn grade_help() -> String {
+    format!(
+        "Builds the program with the blank program's dependencies, runs it on freshly generated \
+data (Kafka katas: the broker of the tests: {}) and prints a checklist of what it got right and wrong.
+
+Examples:
+  cargo practice grade batch                      your blank program, katas/batch_kata/program/src/main.rs
+  cargo practice grade kafka --file my_stream.rs  any single-file program
+  cargo practice grade parquet --chaos 5          SIGKILL it 5 times mid-run: still exactly once?",
+        kafka_choice::RULE
+    )
+}
+
 fn kata_help(k: &Kata) -> String {
     let mut s = String::new();
     if let Some(d) = &k.difficulty {
@@ -198,9 +204,9 @@ fn kata_help(k: &Kata) -> String {
         clock(k.expert_s()),
         clock(k.limit_s()),
         if k.needs_kafka {
-            " Needs Kafka: KAFKA_BOOTSTRAP_SERVERS, else the embedded mock cluster."
+            format!(" Needs Kafka: {}.", kafka_choice::RULE)
         } else {
-            ""
+            String::new()
         }
     );
     let _ = write!(

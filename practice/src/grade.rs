@@ -24,7 +24,7 @@ impl Vars {
         m.insert("repo", repo.display().to_string());
         m.insert("scratch", scratch.display().to_string());
         m.insert("seed", random_seed().to_string());
-        m.insert("broker", broker().unwrap_or_else(|| "mock".to_string()));
+        m.insert("broker", program_broker_arg());
         m.insert(
             "group",
             format!("practice-{}-{}", kata.name, state::stamp()),
@@ -34,10 +34,6 @@ impl Vars {
 
     pub fn set(&mut self, k: &'static str, v: String) {
         self.0.insert(k, v);
-    }
-
-    pub fn get(&self, k: &str) -> &str {
-        self.0.get(k).map(String::as_str).unwrap_or("")
     }
 
     pub fn expand(&self, arg: &str) -> String {
@@ -72,11 +68,20 @@ impl Vars {
     }
 }
 
-/// The broker named by `KAFKA_BOOTSTRAP_SERVERS`, if any.
-pub fn broker() -> Option<String> {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
+/// The broker of the tests and the grader (`kafka_choice`'s rule), in one line.
+pub fn broker_line() -> String {
+    match kafka_choice::choose() {
+        Ok(choice) => choice.describe(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `{broker}`: the `--bootstrap` of the programs the launcher starts (reference mode):
+/// `KAFKA_BOOTSTRAP_SERVERS`, else `mock` (their own mock cluster).
+fn program_broker_arg() -> String {
+    kafka_choice::choose_for_programs()
+        .map(|choice| choice.bootstrap_arg().to_string())
+        .unwrap_or_else(|_| kafka_choice::MOCK_BOOTSTRAP.to_string())
 }
 
 fn random_seed() -> u64 {

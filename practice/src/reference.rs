@@ -1,6 +1,11 @@
 //! Reference mode: runs the kata's `[[reference.run]]` commands (the reference pipeline
 //! with its logs, the producer when a broker is configured, a preview of the output),
 //! showing their output as it comes.
+//!
+//! The programs are built first, in a phase of their own: `cargo build` of each
+//! `cargo run` command, with cargo's progress shown and no run's time limit (a first
+//! release build of DataFusion takes many minutes on two cores). Each run's
+//! `timeout_s` then bounds the program alone.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -9,8 +14,8 @@ use anyhow::{Context, Result, bail};
 use console::style;
 
 use crate::Ctx;
-use crate::grade::{Vars, broker};
-use crate::kata::{Kata, OutputFormat, When};
+use crate::grade::Vars;
+use crate::kata::{Kata, OutputFormat, RefCommand, When};
 use crate::process::{self, Cancel, Output};
 use crate::signals;
 use crate::state;
@@ -30,35 +35,61 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
             .join(format!("{}-reference-{}", kata.name, state::stamp()));
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
+    // The programs started here cannot share a test container: a broker named by
+    // KAFKA_BOOTSTRAP_SERVERS, else each starts its own mock cluster (`{broker}`).
+    let choice = kafka_choice::choose_for_programs()?;
     let vars = Vars::new(&ctx.repo, &scratch, kata);
-    let has_broker = broker().is_some();
+    let has_broker = choice.kind == kafka_choice::BrokerKind::Env;
     println!(
         "{} — {} · reference mode",
         style(&kata.name).bold(),
         kata.title
     );
     if kata.needs_kafka {
-        println!(
-            "Broker: {}",
-            if has_broker {
-                format!("KAFKA_BOOTSTRAP_SERVERS={}", vars.get("broker"))
-            } else {
-                "none set: librdkafka's embedded mock cluster, filled with demo events \
-                 (set KAFKA_BOOTSTRAP_SERVERS, or `scripts/kafka-local up`, for a real broker)"
-                    .to_string()
-            }
-        );
+        println!("Broker: {}", choice.describe());
     }
-    let start = Instant::now();
-    for r in &kata.reference.run {
-        let wanted = match r.when {
+    let wanted: Vec<&RefCommand> = kata
+        .reference
+        .run
+        .iter()
+        .filter(|r| match r.when {
             When::Always => true,
             When::Broker => has_broker,
             When::Mock => !has_broker,
-        };
-        if !wanted {
-            continue;
+        })
+        .collect();
+    let start = Instant::now();
+    let builds = build_commands(&wanted);
+    if !builds.is_empty() {
+        println!(
+            "\n{} Building the programs first, with no time limit (the first time compiles \
+             DataFusion in release mode: 15 minutes or more on two cores, once; then seconds)",
+            style("▶").cyan()
+        );
+    }
+    for argv in &builds {
+        println!("  $ {}", vars.describe(argv));
+        let f = process::run(
+            vars.command(&ctx.repo, argv),
+            BUILD_LIMIT,
+            &Cancel::default(),
+            Output::Inherit,
+        )?;
+        if f.cancelled {
+            println!("\nStopped (Ctrl-C).");
+            return Ok(ExitCode::from(130));
         }
+        if !f.success() {
+            bail!(
+                "`{}` failed: the reference programs could not be built",
+                vars.describe(argv)
+            );
+        }
+    }
+    if !builds.is_empty() {
+        println!("  built in {:.0} s", start.elapsed().as_secs_f64());
+    }
+    for r in wanted {
         let cmd = vars.command(&ctx.repo, &r.cmd);
         println!(
             "\n{} {}\n  $ {}",
@@ -112,6 +143,37 @@ pub fn run(ctx: &Ctx, kata: &Kata) -> Result<ExitCode> {
             .display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bound on building the reference programs: generous, as a cold release build of
+/// DataFusion on two cores takes many minutes (Ctrl-C stops it at any time).
+const BUILD_LIMIT: Duration = Duration::from_secs(3 * 60 * 60);
+
+/// `cargo build` for each `cargo run` command, in order and without repeats: its
+/// arguments before `--`, `run` replaced by `build`, `-q`/`--quiet` dropped so that
+/// cargo's progress shows.
+fn build_commands(runs: &[&RefCommand]) -> Vec<Vec<String>> {
+    let mut builds: Vec<Vec<String>> = Vec::new();
+    for r in runs {
+        let Some((program, args)) = r.cmd.split_first() else {
+            continue;
+        };
+        if program != "cargo" || args.first().map(String::as_str) != Some("run") {
+            continue;
+        }
+        let mut build = vec![program.clone(), "build".to_string()];
+        build.extend(
+            args[1..]
+                .iter()
+                .take_while(|a| *a != "--")
+                .filter(|a| !matches!(a.as_str(), "-q" | "--quiet"))
+                .cloned(),
+        );
+        if !builds.contains(&build) {
+            builds.push(build);
+        }
+    }
+    builds
 }
 
 /// The command's output as shown: CSV as an aligned table, cut to `rows` lines.
@@ -201,6 +263,38 @@ fn shape(stdout: &str, format: OutputFormat, rows: Option<usize>) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn command(cmd: &str) -> RefCommand {
+        RefCommand {
+            title: "t".into(),
+            cmd: cmd.split(' ').map(str::to_string).collect(),
+            when: When::Always,
+            timeout_s: 900,
+            preview_rows: None,
+            output: OutputFormat::Text,
+        }
+    }
+
+    #[test]
+    fn each_cargo_run_is_built_once_first_with_cargo_progress() {
+        let runs = [
+            command("cargo run -q --release -p solutions --bin batch_etl -- --output {scratch}/a"),
+            command(
+                "cargo run --quiet -p batch_kata --features cli,reference --bin batch_pipeline -- -x",
+            ),
+            command("cargo run -q --release -p solutions --bin batch_etl -- --output {scratch}/b"),
+            command("scripts/kafka-local up"),
+        ];
+        let refs: Vec<&RefCommand> = runs.iter().collect();
+        let builds: Vec<String> = build_commands(&refs).iter().map(|b| b.join(" ")).collect();
+        assert_eq!(
+            builds,
+            [
+                "cargo build --release -p solutions --bin batch_etl",
+                "cargo build -p batch_kata --features cli,reference --bin batch_pipeline",
+            ]
+        );
+    }
 
     #[test]
     fn csv_output_becomes_an_aligned_table_cut_to_the_preview() {

@@ -686,7 +686,8 @@ fn solution_levels_and_a_diff_against_the_last_attempt() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("+pub fn double(x: i64) -> i64 { x * 2 }"),
+        out.stdout
+            .contains("+pub fn double(x: i64) -> i64 { x * 2 }"),
         "{}",
         out.stdout
     );

@@ -9,6 +9,8 @@ pub mod batch;
 pub mod kafka_parquet;
 #[cfg(feature = "kafka_stream")]
 pub mod kafka_stream;
+#[cfg(any(feature = "kafka_stream", feature = "kafka_parquet"))]
+pub mod mock;
 
 /// How the runnable pipelines end: `Ok` exits 0; an error prints one plain line with
 /// its chain of causes (`kafka_stream: error: reading …: …`) and exits 1. A backtrace

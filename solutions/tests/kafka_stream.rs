@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, RecordKind};
 use fixtures::expected::{StreamWindows, stream_windows, stream_windows_by_partition};
 use kafka_testkit::{Broker, broker, unique_name};
+use kata_testkit::{assert_same_windows, decode_window};
 use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -77,8 +78,6 @@ async fn run_with_deadline(config: &PipelineConfig) -> (PipelineCounts, StopReas
         .unwrap_or_else(|e| panic!("the pipeline failed: {e:#}"))
 }
 
-/// Every aggregate message in `topic`: (window start ms, category) -> the values sent
-/// (count, total in cents), in order.
 /// Produces `records` and returns the windows they should give, computed per partition
 /// from where each record landed.
 async fn produce_expecting_windows(
@@ -130,9 +129,11 @@ fn assert_each_window_once(
             (k, values[0])
         })
         .collect();
-    assert_eq!(&once, expected, "(start, category) -> (count, cents)");
+    assert_same_windows(expected, &once);
 }
 
+/// Every aggregate message in `topic`: (window start ms, category) -> the values sent
+/// (count, total in cents), in order.
 async fn aggregates(
     broker: &Broker,
     topic: &str,
@@ -144,21 +145,12 @@ async fn aggregates(
         .expect("reading the aggregates");
     let mut windows: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for r in records {
-        let key = String::from_utf8(r.key.unwrap_or_default()).expect("UTF-8 key");
-        let value: serde_json::Value =
-            serde_json::from_slice(&r.payload.unwrap_or_default()).expect("JSON value");
-        let start_text = value["window_start"].as_str().expect("window_start");
-        let start = DateTime::parse_from_rfc3339(start_text)
-            .expect("ISO-8601 window_start")
-            .timestamp_millis();
-        let category = value["category"].as_str().expect("category").to_string();
-        assert_eq!(key, format!("{start_text}|{category}"), "message key");
-        let count = value["order_count"].as_i64().expect("order_count");
-        let total = value["total_amount"].as_f64().expect("total_amount");
+        let window =
+            decode_window(r.key.as_deref(), r.payload.as_deref()).unwrap_or_else(|e| panic!("{e}"));
         windows
-            .entry((start, category))
+            .entry(window.key())
             .or_default()
-            .push((count, (total * 100.0).round() as i64));
+            .push((window.order_count, window.total_cents()));
     }
     windows
 }

@@ -9,18 +9,20 @@
 //!
 //! and show up as `ignored` (never as `ok`) on the mock, and run on a real broker in the
 //! same `cargo test` command. Changing the variables rebuilds the tests.
+//!
+//! The rule is `kafka_choice`'s (a build-dependency), without the Docker ping: whether
+//! a daemon answers can change without a rebuild, so only `KATA_KAFKA=docker` counts.
 
 fn main() {
-    println!("cargo::rerun-if-env-changed=KAFKA_BOOTSTRAP_SERVERS");
-    println!("cargo::rerun-if-env-changed=KATA_KAFKA");
+    println!(
+        "cargo::rerun-if-env-changed={}",
+        kafka_choice::BOOTSTRAP_ENV
+    );
+    println!("cargo::rerun-if-env-changed={}", kafka_choice::FORCE_ENV);
     println!("cargo::rustc-check-cfg=cfg(real_broker)");
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let forced = std::env::var("KATA_KAFKA").unwrap_or_default();
-    let real = match forced.trim() {
-        "mock" => false,
-        "docker" => true,
-        _ => set("KAFKA_BOOTSTRAP_SERVERS"),
-    };
+    // A KATA_KAFKA that makes no sense: no real broker here; the tests say why.
+    let real = kafka_choice::choose_without_docker()
+        .is_ok_and(|choice| choice.kind != kafka_choice::BrokerKind::Mock);
     if real {
         println!("cargo::rustc-cfg=real_broker");
     }

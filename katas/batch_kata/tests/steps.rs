@@ -2,7 +2,8 @@
 //! `cargo test -p batch_kata --features reference` (the reference solution).
 //!
 //! Each step test builds its own input, so any step can pass before the others.
-//! On failure they print the expected and the actual table.
+//! On failure they print the expected and the actual table (`kata_testkit`), and an
+//! error in its Display form.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -14,10 +15,11 @@ use datafusion::arrow::csv::ReaderBuilder;
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
 };
-use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::assert_batches_sorted_eq;
 use datafusion::prelude::*;
 use fixtures::batch::{customers_schema, orders_schema};
+use kata_testkit::{
+    OkOrPanic, assert_columns, assert_schema, assert_sorted_table, table as pretty,
+};
 
 /// A session for building test inputs: not the one step 1 makes, so that the other
 /// steps are graded on their own, writing Parquet with Snappy as the job does.
@@ -34,9 +36,11 @@ fn table(ctx: &SessionContext, schema: SchemaRef, csv: &str) -> DataFrame {
     let reader = ReaderBuilder::new(schema)
         .with_header(true)
         .build(Cursor::new(csv.to_string()))
-        .expect("test CSV is valid");
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("test CSV parses");
-    ctx.read_batches(batches).expect("in-memory table")
+        .ok_or_panic("test CSV is valid");
+    let batches: Vec<RecordBatch> = reader
+        .collect::<Result<_, _>>()
+        .ok_or_panic("test CSV parses");
+    ctx.read_batches(batches).ok_or_panic("in-memory table")
 }
 
 fn joined_schema() -> SchemaRef {
@@ -51,28 +55,21 @@ fn joined_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn column_names(df: &DataFrame) -> Vec<String> {
-    df.schema()
+/// The names and types of the first `n` columns (all of them if fewer).
+fn first_columns(df: &DataFrame, n: usize) -> Schema {
+    let fields: Vec<Field> = df
+        .schema()
         .fields()
         .iter()
-        .map(|f| f.name().clone())
-        .collect()
+        .take(n)
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Schema::new(fields)
 }
 
-fn column_types(df: &DataFrame) -> Vec<(String, DataType)> {
-    df.schema()
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect()
-}
-
-fn types_of(schema: &Schema) -> Vec<(String, DataType)> {
-    schema
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect()
+/// Collects a DataFrame, failing with the error's message.
+async fn rows(df: DataFrame, what: &str) -> Vec<RecordBatch> {
+    df.collect().await.ok_or_panic(what)
 }
 
 #[test]
@@ -106,7 +103,7 @@ fn step_01_create_session() {
 
 #[tokio::test]
 async fn step_02_read_sources() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().ok_or_panic("a temporary folder");
     let customers = dir.path().join("customers.csv");
     let orders = dir.path().join("orders.csv");
     std::fs::write(
@@ -116,7 +113,7 @@ async fn step_02_read_sources() {
          C000002,\"Ann \"\"Annie\"\" Lee\",,\"Washington, D.C.\",2022-12-31\r\n\
          C000003,Bo,bo@example.com,Lagos,\r\n",
     )
-    .unwrap();
+    .ok_or_panic("writing customers.csv");
     std::fs::write(
         &orders,
         "order_id,customer_id,product,quantity,amount,order_date,status\r\n\
@@ -125,27 +122,29 @@ async fn step_02_read_sources() {
          O0000003,,\"Notebook, A5\",3,13.50,2024-12-31,shipped\r\n\
          O0000004,C000003,Cable,,9.99,2024-06-01,\r\n",
     )
-    .unwrap();
+    .ok_or_panic("writing orders.csv");
 
     let ctx = test_session();
     let (customers, orders) =
         kata::read_sources(&ctx, customers.to_str().unwrap(), orders.to_str().unwrap())
             .await
-            .expect("read_sources");
+            .ok_or_panic("read_sources");
 
-    assert_eq!(
-        column_types(&customers),
-        types_of(&customers_schema()),
-        "customers schema"
+    // Types as declared; every column nullable (an empty field is null).
+    assert_schema(
+        "customers schema",
+        &customers_schema(),
+        customers.schema().as_arrow(),
     );
-    assert_eq!(
-        column_types(&orders),
-        types_of(&orders_schema()),
-        "orders schema"
+    assert_schema(
+        "orders schema",
+        &orders_schema(),
+        orders.schema().as_arrow(),
     );
 
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "customers",
+        &[
             "+-------------+-----------------+-------------------+------------------+-------------+",
             "| customer_id | name            | email             | city             | signup_date |",
             "+-------------+-----------------+-------------------+------------------+-------------+",
@@ -154,10 +153,11 @@ async fn step_02_read_sources() {
             "| C000003     | Bo              | bo@example.com    | Lagos            |             |",
             "+-------------+-----------------+-------------------+------------------+-------------+",
         ],
-        &customers.clone().collect().await.unwrap()
+        &rows(customers.clone(), "reading customers").await,
     );
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "orders",
+        &[
             "+----------+-------------+--------------+----------+---------+------------+-----------+",
             "| order_id | customer_id | product      | quantity | amount  | order_date | status    |",
             "+----------+-------------+--------------+----------+---------+------------+-----------+",
@@ -167,7 +167,7 @@ async fn step_02_read_sources() {
             "| O0000004 | C000003     | Cable        |          | 9.99    | 2024-06-01 |           |",
             "+----------+-------------+--------------+----------+---------+------------+-----------+",
         ],
-        &orders.clone().collect().await.unwrap()
+        &rows(orders.clone(), "reading orders").await,
     );
     let missing = dir.path().join("missing.csv");
     let result = kata::read_sources(
@@ -187,17 +187,17 @@ async fn step_02_read_sources() {
     // Empty fields are nulls, not empty strings.
     let nulls = customers
         .filter(col("email").is_null())
-        .unwrap()
+        .ok_or_panic("filtering on email")
         .count()
         .await
-        .unwrap();
+        .ok_or_panic("counting null emails");
     assert_eq!(nulls, 1, "an empty email should read as null");
     let nulls = orders
         .filter(col("status").is_null())
-        .unwrap()
+        .ok_or_panic("filtering on status")
         .count()
         .await
-        .unwrap();
+        .ok_or_panic("counting null statuses");
     assert_eq!(nulls, 1, "an empty status should read as null");
 }
 
@@ -224,14 +224,19 @@ async fn step_03_clean() {
          c,3,\n\
          d,4,2024-01-04\n",
     );
-    let cleaned = kata::clean(input).expect("clean");
-    assert_eq!(
-        column_names(&cleaned),
-        ["id", "qty", "day"],
-        "same columns, same order"
+    let cleaned = kata::clean(input).ok_or_panic("clean");
+    assert_columns(
+        "same columns, same order",
+        &[
+            ("id", DataType::Utf8),
+            ("qty", DataType::Int32),
+            ("day", DataType::Date32),
+        ],
+        cleaned.schema().as_arrow(),
     );
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "cleaned rows",
+        &[
             "+----+-----+------------+",
             "| id | qty | day        |",
             "+----+-----+------------+",
@@ -240,7 +245,7 @@ async fn step_03_clean() {
             "| d  | 4   | 2024-01-04 |",
             "+----+-----+------------+",
         ],
-        &cleaned.collect().await.unwrap()
+        &rows(cleaned, "executing clean").await,
     );
 }
 
@@ -264,26 +269,22 @@ async fn step_04_join() {
          C2,Wei Chen,wei@example.com,Tokyo,2022-07-08\n\
          C3,No Orders,none@example.com,Oslo,2023-09-10\n",
     );
-    let joined = kata::join_customers(orders, customers).expect("join_customers");
-    assert_eq!(
-        column_names(&joined),
-        [
-            "order_id",
-            "customer_id",
-            "product",
-            "quantity",
-            "amount",
-            "order_date",
-            "status",
-            "name",
-            "email",
-            "city",
-            "signup_date"
-        ],
-        "customer_id once, orders' columns then customers'"
+    let joined = kata::join_customers(orders, customers).ok_or_panic("join_customers");
+    // Nullability left out: a left join may make the customer columns nullable or not.
+    let joined_schema = joined_schema();
+    let expected: Vec<(&str, DataType)> = joined_schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect();
+    assert_columns(
+        "customer_id once, orders' columns then customers'",
+        &expected,
+        joined.schema().as_arrow(),
     );
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "joined rows",
+        &[
             "+----------+-------------+---------+----------+--------+------------+-----------+-----------+-----------------+--------+-------------+",
             "| order_id | customer_id | product | quantity | amount | order_date | status    | name      | email           | city   | signup_date |",
             "+----------+-------------+---------+----------+--------+------------+-----------+-----------+-----------------+--------+-------------+",
@@ -293,7 +294,7 @@ async fn step_04_join() {
             "| O4       | C9          | Cable   | 3        | 29.97  | 2024-01-04 | completed |           |                 |        |             |",
             "+----------+-------------+---------+----------+--------+------------+-----------+-----------+-----------------+--------+-------------+",
         ],
-        &joined.collect().await.unwrap()
+        &rows(joined, "executing the join").await,
     );
 }
 
@@ -312,37 +313,41 @@ async fn step_05_aggregate() {
          O4,C9,Cable,3,29.97,2024-01-04,completed,,,,\n\
          O6,C9,Cable,1,9.99,2024-01-06,completed,,,,\n",
     );
-    let summary = kata::summarize(joined).expect("summarize");
-    assert_eq!(
-        column_names(&summary),
-        [
-            "customer_id",
-            "name",
-            "city",
-            "total_sales",
-            "order_count",
-            "avg_order_value",
-            "processed_at"
+    let summary = kata::summarize(joined).ok_or_panic("summarize");
+    // processed_at last; its type is checked below (any spelling of UTC).
+    assert_columns(
+        "output columns",
+        &[
+            ("customer_id", DataType::Utf8),
+            ("name", DataType::Utf8),
+            ("city", DataType::Utf8),
+            ("total_sales", DataType::Decimal128(20, 2)),
+            ("order_count", DataType::Int64),
+            ("avg_order_value", DataType::Decimal128(14, 6)),
         ],
-        "output columns"
+        &first_columns(&summary, 6),
     );
-    let types = column_types(&summary);
-    assert_eq!(types[3].1, DataType::Decimal128(20, 2), "total_sales type");
-    assert_eq!(types[4].1, DataType::Int64, "order_count type");
-    assert_eq!(
-        types[5].1,
-        DataType::Decimal128(14, 6),
-        "avg_order_value type"
+    let names: Vec<&str> = summary
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert!(
+        names.len() == 7 && names[6] == "processed_at",
+        "processed_at should be the seventh and last column: {}",
+        names.join(", ")
     );
-    let batches = summary.collect().await.unwrap();
+    let batches = rows(summary, "executing summarize").await;
     let after = now_nanos();
 
     let without_time: Vec<RecordBatch> = batches
         .iter()
-        .map(|b| b.project(&[0, 1, 2, 3, 4, 5]).unwrap())
+        .map(|b| b.project(&[0, 1, 2, 3, 4, 5]).ok_or_panic("projection"))
         .collect();
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "totals per customer (processed_at left out)",
+        &[
             "+-------------+-----------+--------+-------------+-------------+-----------------+",
             "| customer_id | name      | city   | total_sales | order_count | avg_order_value |",
             "+-------------+-----------+--------+-------------+-------------+-----------------+",
@@ -351,7 +356,7 @@ async fn step_05_aggregate() {
             "| C9          |           |        | 39.96       | 2           | 19.980000       |",
             "+-------------+-----------+--------+-------------+-------------+-----------------+",
         ],
-        &without_time
+        &without_time,
     );
     let times = processed_at_nanos(&batches);
     assert_eq!(times.len(), 3, "processed_at on every row, never null");
@@ -369,7 +374,7 @@ async fn step_05_aggregate() {
 fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .ok_or_panic("the clock is before 1970")
         .as_nanos() as i64
 }
 
@@ -386,7 +391,7 @@ fn processed_at_nanos(batches: &[RecordBatch]) -> Vec<i64> {
                     column,
                     &DataType::Timestamp(TimeUnit::Nanosecond, Some(tz.clone())),
                 )
-                .unwrap();
+                .ok_or_panic("processed_at in nanoseconds");
                 let values = as_ns.as_primitive::<TimestampNanosecondType>();
                 assert_eq!(values.null_count(), 0, "processed_at must not be null");
                 out.extend(values.values().iter().copied());
@@ -400,18 +405,22 @@ fn processed_at_nanos(batches: &[RecordBatch]) -> Vec<i64> {
 /// The Parquet files directly under `dir`, read back as one table.
 async fn read_back(dir: &Path) -> Vec<RecordBatch> {
     let ctx = test_session();
-    ctx.read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
+    let df = ctx
+        .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
         .await
-        .expect("output readable as Parquet")
-        .collect()
-        .await
-        .unwrap()
+        .ok_or_panic("the output should be readable as Parquet");
+    rows(df, "reading the output back").await
 }
 
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .ok_or_panic(&format!("listing {}", dir.display()))
+        .map(|e| {
+            e.ok_or_panic("listing a folder")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -420,10 +429,11 @@ fn entries(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn step_06_write_parquet() {
     let ctx = test_session();
-    let lake = tempfile::tempdir().unwrap();
+    let lake = tempfile::tempdir().ok_or_panic("a temporary folder");
     let output = lake.path().join("customer_summary");
-    std::fs::create_dir(&output).unwrap();
-    std::fs::write(output.join("part-from-last-run.parquet"), b"stale").unwrap();
+    std::fs::create_dir(&output).ok_or_panic("creating the output folder");
+    std::fs::write(output.join("part-from-last-run.parquet"), b"stale")
+        .ok_or_panic("writing a file of an earlier run");
 
     let df = table(
         &ctx,
@@ -433,10 +443,10 @@ async fn step_06_write_parquet() {
          C2,Wei Chen,,Tokyo,2022-07-08\n\
          C3,Bo,bo@example.com,Lagos,\n",
     );
-    let rows = kata::write_parquet(df, &output)
+    let written = kata::write_parquet(df, &output)
         .await
-        .expect("write_parquet");
-    assert_eq!(rows, 3, "rows written");
+        .ok_or_panic("write_parquet");
+    assert_eq!(written, 3, "rows written");
 
     let files = entries(&output);
     assert!(
@@ -452,8 +462,9 @@ async fn step_06_write_parquet() {
         ["customer_summary"],
         "nothing left beside the output"
     );
-    assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "the output read back",
+        &[
             "+-------------+-----------+-----------------+--------+-------------+",
             "| customer_id | name      | email           | city   | signup_date |",
             "+-------------+-----------+-----------------+--------+-------------+",
@@ -462,36 +473,36 @@ async fn step_06_write_parquet() {
             "| C3          | Bo        | bo@example.com  | Lagos  |             |",
             "+-------------+-----------+-----------------+--------+-------------+",
         ],
-        &read_back(&output).await
+        &read_back(&output).await,
     );
 
     // A failing write (a bad value found while executing) leaves the output as it was.
     let before: Vec<(String, Vec<u8>)> = files
         .iter()
-        .map(|f| (f.clone(), std::fs::read(output.join(f)).unwrap()))
+        .map(|f| (f.clone(), std::fs::read(output.join(f)).ok_or_panic(f)))
         .collect();
     let bad_csv = lake.path().join("bad.csv");
-    std::fs::write(&bad_csv, "id,amount\nA,1.00\nB,abc\n").unwrap();
+    std::fs::write(&bad_csv, "id,amount\nA,1.00\nB,abc\n").ok_or_panic("writing bad.csv");
     let bad_schema = Schema::new(vec![
         Field::new("id", DataType::Utf8, true),
         Field::new("amount", DataType::Decimal128(10, 2), true),
     ]);
     let bad = ctx
         .read_csv(
-            bad_csv.to_str().unwrap(),
+            bad_csv.to_str().expect("a UTF-8 path"),
             CsvReadOptions::new().schema(&bad_schema),
         )
         .await
-        .unwrap();
+        .ok_or_panic("reading bad.csv");
     let result = kata::write_parquet(bad, &output).await;
-    std::fs::remove_file(&bad_csv).unwrap();
+    std::fs::remove_file(&bad_csv).ok_or_panic("removing bad.csv");
     assert!(
         result.is_err(),
         "writing a DataFrame that fails to execute should return the error"
     );
     let after: Vec<(String, Vec<u8>)> = entries(&output)
         .iter()
-        .map(|f| (f.clone(), std::fs::read(output.join(f)).unwrap()))
+        .map(|f| (f.clone(), std::fs::read(output.join(f)).ok_or_panic(f)))
         .collect();
     assert!(
         before == after,
@@ -509,29 +520,32 @@ async fn step_06_write_parquet() {
 #[tokio::test]
 async fn end_to_end() {
     let fixtures = fixtures::batch::committed_dir();
-    let lake = tempfile::tempdir().unwrap();
+    let lake = tempfile::tempdir().ok_or_panic("a temporary folder");
     let output = lake.path().join("customer_summary");
 
     let ctx = kata::create_session();
     let (customers, orders) = kata::read_sources(
         &ctx,
-        fixtures.join("customers.csv").to_str().unwrap(),
-        fixtures.join("orders.csv").to_str().unwrap(),
+        fixtures
+            .join("customers.csv")
+            .to_str()
+            .expect("a UTF-8 path"),
+        fixtures.join("orders.csv").to_str().expect("a UTF-8 path"),
     )
     .await
-    .unwrap();
+    .ok_or_panic("step 2");
     let joined = kata::join_customers(
-        kata::clean(orders).unwrap(),
-        kata::clean(customers).unwrap(),
+        kata::clean(orders).ok_or_panic("step 3 on orders"),
+        kata::clean(customers).ok_or_panic("step 3 on customers"),
     )
-    .unwrap();
-    let rows = kata::write_parquet(kata::summarize(joined).unwrap(), &output)
+    .ok_or_panic("step 4");
+    let written = kata::write_parquet(kata::summarize(joined).ok_or_panic("step 5"), &output)
         .await
-        .unwrap();
+        .ok_or_panic("step 6");
 
     let batches = read_back(&output).await;
     let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    assert_eq!(rows, total, "returned row count vs rows in the files");
+    assert_eq!(written, total, "returned row count vs rows in the files");
     let times = processed_at_nanos(&batches);
     assert!(
         times.iter().all(|t| *t == times[0]),
@@ -540,19 +554,13 @@ async fn end_to_end() {
 
     let sorted = test_session()
         .read_batches(batches)
-        .unwrap()
+        .ok_or_panic("the output as a table")
         .drop_columns(&["processed_at"])
-        .unwrap()
+        .ok_or_panic("dropping processed_at")
         .sort(vec![
             col("customer_id").sort(true, true),
             col("name").sort(true, true),
         ])
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    insta::assert_snapshot!(
-        "customer_summary",
-        pretty_format_batches(&sorted).unwrap().to_string()
-    );
+        .ok_or_panic("sorting");
+    insta::assert_snapshot!("customer_summary", pretty(&rows(sorted, "sorting").await));
 }

@@ -13,13 +13,16 @@ use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int32Array, Int64Ar
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::ReaderBuilder;
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use fixtures::events::{DirtyOptions, EventGenerator, RecordKind, order_event_schema};
 use kafka_parquet_kata::graded as kata;
+use kafka_testkit::steps::{assert_commits_as_group, assert_nothing_committed};
 use kafka_testkit::{broker, unique_name};
+use kata_testkit::{
+    OkOrPanic, assert_columns, assert_same_rows, assert_schema, assert_sorted_table, table,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -28,57 +31,16 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 // ------------------------------------------------------------------ helpers
 
-/// The table a batch prints as, lines sorted after the header (like
-/// `assert_batches_sorted_eq!`), so row order does not matter.
-fn sorted_table(batches: &[RecordBatch]) -> String {
-    let text = pretty_format_batches(batches).unwrap().to_string();
-    let mut lines: Vec<&str> = text.lines().collect();
-    if lines.len() > 4 {
-        let body = lines.len() - 1;
-        lines[3..body].sort_unstable();
-    }
-    lines.join("\n")
-}
-
-/// Fails with both tables when two batches do not hold the same rows.
-#[track_caller]
-fn assert_same_rows(what: &str, expected: &RecordBatch, actual: &RecordBatch) {
-    let (expected, actual) = (
-        sorted_table(std::slice::from_ref(expected)),
-        sorted_table(std::slice::from_ref(actual)),
-    );
-    assert!(
-        expected == actual,
-        "{what}: expected\n{expected}\nbut got\n{actual}"
-    );
-}
-
-/// Fails with a readable message when a schema is not `expected` (names and types,
-/// and nullability when `nullability` is set).
-#[track_caller]
-fn assert_schema(what: &str, expected: &[(&str, DataType)], actual: &SchemaRef) {
-    let actual: Vec<(String, DataType)> = actual
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect();
-    let expected: Vec<(String, DataType)> = expected
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.clone()))
-        .collect();
-    assert!(
-        expected == actual,
-        "{what}: expected the columns\n  {expected:?}\nbut got\n  {actual:?}"
-    );
-}
-
 /// A batch of `schema` from JSON lines (one object per row).
 fn batch_from_json(schema: SchemaRef, lines: &[&str]) -> RecordBatch {
     let text = lines.join("\n");
     let mut reader = ReaderBuilder::new(schema.clone())
         .build(text.as_bytes())
-        .unwrap();
-    let batch = reader.next().unwrap().unwrap();
+        .ok_or_panic("a JSON reader");
+    let batch = reader
+        .next()
+        .expect("one batch")
+        .ok_or_panic("reading the JSON test rows");
     assert!(reader.next().is_none());
     batch
 }
@@ -158,16 +120,16 @@ fn rejected(rows: &[(i32, i64, &str)]) -> RecordBatch {
             )) as ArrayRef,
         ),
     ])
-    .unwrap()
+    .ok_or_panic("building a test batch")
 }
 
 /// A consumer of the test broker for `group`, assigned to every partition of `topic`.
 async fn assigned_consumer(topic: &str, partitions: i32, start: Offset) -> BaseConsumer {
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     let consumer: BaseConsumer = broker
         .consumer_config(&unique_name("kp-reader"))
         .create()
-        .unwrap();
+        .ok_or_panic("creating a Kafka client");
     assign_all(&consumer, topic, partitions, start);
     consumer
 }
@@ -175,9 +137,10 @@ async fn assigned_consumer(topic: &str, partitions: i32, start: Offset) -> BaseC
 fn assign_all(consumer: &BaseConsumer, topic: &str, partitions: i32, start: Offset) {
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
-        list.add_partition_offset(topic, p, start).unwrap();
+        list.add_partition_offset(topic, p, start)
+            .ok_or_panic("building the offsets");
     }
-    consumer.assign(&list).unwrap();
+    consumer.assign(&list).ok_or_panic("assigning partitions");
 }
 
 /// A micro-batch with the key and value shown as text.
@@ -186,7 +149,7 @@ fn readable(raw: &RecordBatch) -> RecordBatch {
         .columns()
         .iter()
         .map(|c| match c.data_type() {
-            DataType::Binary => cast(c, &DataType::Utf8).unwrap(),
+            DataType::Binary => cast(c, &DataType::Utf8).ok_or_panic("casting"),
             _ => c.clone(),
         })
         .collect();
@@ -197,7 +160,8 @@ fn readable(raw: &RecordBatch) -> RecordBatch {
         .zip(&columns)
         .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .ok_or_panic("building a test batch")
 }
 
 /// Every file under `dir`, relative to it.
@@ -205,12 +169,16 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in std::fs::read_dir(&d).ok_or_panic("a file of the test") {
+            let path = entry.ok_or_panic("listing the lake").path();
             if path.is_dir() {
                 stack.push(path);
             } else {
-                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+                files.push(
+                    path.strip_prefix(dir)
+                        .ok_or_panic("a file of the test")
+                        .to_path_buf(),
+                );
             }
         }
     }
@@ -227,30 +195,33 @@ async fn read_lake(lake: &Path, columns: &[&str]) -> RecordBatch {
         .collect();
     let df = ctx
         .read_parquet(
-            lake.to_str().unwrap(),
+            lake.to_str().expect("reading the lake back"),
             ParquetReadOptions::default().table_partition_cols(partitions),
         )
         .await
-        .unwrap()
+        .ok_or_panic("reading the lake back")
         .select_columns(columns)
-        .unwrap()
+        .ok_or_panic("reading the lake back")
         .sort(vec![
             col("kafka_partition").sort(true, false),
             col("kafka_offset").sort(true, false),
         ])
-        .unwrap();
+        .ok_or_panic("reading the lake back");
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.unwrap();
-    concat_batches(&schema, &batches).unwrap()
+    let batches = df.collect().await.ok_or_panic("reading the lake back");
+    concat_batches(&schema, &batches).ok_or_panic("concatenating batches")
 }
 
 // ------------------------------------------------------------------ steps
 
 #[tokio::test]
 async fn step_01_create_consumer() {
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     let topic = unique_name("kp-step1");
-    broker.create_topic(&topic, 2).await.unwrap();
+    broker
+        .create_topic(&topic, 2)
+        .await
+        .ok_or_panic("creating a topic");
     let produced = broker
         .produce(
             &topic,
@@ -264,10 +235,11 @@ async fn step_01_create_consumer() {
                 .collect(),
         )
         .await
-        .unwrap();
+        .ok_or_panic("reading the lake back");
     let group = unique_name("kp-step1-group");
 
-    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group)
+        .ok_or_panic("create_consumer returned an error");
     // Start where the group left off: it has no offsets yet, so the reset policy decides.
     assign_all(&consumer, &topic, 2, Offset::Stored);
     let mut seen = BTreeSet::new();
@@ -275,7 +247,7 @@ async fn step_01_create_consumer() {
     // The records are already there: they arrive in a second or two.
     while seen.len() < produced.len() && started.elapsed() < Duration::from_secs(15) {
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.unwrap();
+            let message = message.ok_or_panic("reading with your consumer");
             seen.insert((
                 rdkafka::Message::partition(&message),
                 rdkafka::Message::offset(&message),
@@ -289,47 +261,38 @@ async fn step_01_create_consumer() {
     );
     drop(consumer); // closing commits the positions if auto-commit is on
 
-    let committed = broker.committed_offsets(&group, &topic).await.unwrap();
-    assert!(
-        committed.is_empty(),
-        "nothing may be committed before step 7 does it (enable.auto.commit = false), \
-         but group {group} committed {committed:?}"
-    );
+    assert_nothing_committed(broker, &group, &topic).await;
 
     // The group id is the one given: a commit shows up under it.
-    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
-    let mut commit = TopicPartitionList::new();
-    commit
-        .add_partition_offset(&topic, 0, Offset::Offset(1))
-        .unwrap();
-    consumer
-        .commit(&commit, rdkafka::consumer::CommitMode::Sync)
-        .unwrap();
-    let committed = broker.committed_offsets(&group, &topic).await.unwrap();
-    assert_eq!(
-        committed,
-        BTreeMap::from([(0, 1)]),
-        "offsets of group {group}"
-    );
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group)
+        .ok_or_panic("create_consumer returned an error");
+    assert_commits_as_group(broker, &consumer, &group, &topic).await;
 }
 
 #[tokio::test]
 async fn step_02_read_micro_batch() {
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     let topic = unique_name("kp-step2");
-    broker.create_topic(&topic, 2).await.unwrap();
+    broker
+        .create_topic(&topic, 2)
+        .await
+        .ok_or_panic("creating a topic");
     let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..8)
         .map(|i| {
             let key = (i != 3).then(|| format!("key-{i}").into_bytes());
             (key, format!("value-{i}").into_bytes())
         })
         .collect();
-    let produced = broker.produce(&topic, records.clone()).await.unwrap();
+    let produced = broker
+        .produce(&topic, records.clone())
+        .await
+        .ok_or_panic("producing");
     let consumer = assigned_consumer(&topic, 2, Offset::Beginning).await;
 
     // A full batch: max_records reached well before max_wait.
-    let first = kata::read_micro_batch(&consumer, 5, DEADLINE).unwrap();
-    assert_schema(
+    let first = kata::read_micro_batch(&consumer, 5, DEADLINE)
+        .ok_or_panic("read_micro_batch returned an error");
+    assert_columns(
         "the micro-batch",
         &[
             ("kafka_partition", DataType::Int32),
@@ -347,7 +310,8 @@ async fn step_02_read_micro_batch() {
 
     // The rest: fewer than max_records, so the batch ends at max_wait.
     let started = Instant::now();
-    let rest = kata::read_micro_batch(&consumer, 100, Duration::from_secs(2)).unwrap();
+    let rest = kata::read_micro_batch(&consumer, 100, Duration::from_secs(2))
+        .ok_or_panic("read_micro_batch returned an error");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "a batch must end at max_wait (2 s), took {:?}",
@@ -355,7 +319,8 @@ async fn step_02_read_micro_batch() {
     );
     assert_eq!(rest.num_rows(), 3, "the 3 records left");
 
-    let empty = kata::read_micro_batch(&consumer, 100, Duration::from_millis(300)).unwrap();
+    let empty = kata::read_micro_batch(&consumer, 100, Duration::from_millis(300))
+        .ok_or_panic("read_micro_batch returned an error");
     assert_eq!(empty.num_rows(), 0, "nothing left: an empty batch");
 
     let expected = RecordBatch::try_from_iter(vec![
@@ -378,8 +343,8 @@ async fn step_02_read_micro_batch() {
             )) as ArrayRef,
         ),
     ])
-    .unwrap();
-    let all = concat_batches(&first.schema(), &[first, rest]).unwrap();
+    .ok_or_panic("building a test batch");
+    let all = concat_batches(&first.schema(), &[first, rest]).ok_or_panic("concatenating batches");
     assert_same_rows(
         "every record once, with its partition, offset, key and value",
         &readable(&expected),
@@ -421,24 +386,17 @@ fn step_03_parse_orders() {
         ),
         ("value", Arc::new(BinaryArray::from(values)) as ArrayRef),
     ])
-    .unwrap();
+    .ok_or_panic("building a test batch");
 
-    let (orders, malformed) = kata::parse_orders(&raw).unwrap();
+    let (orders, malformed) =
+        kata::parse_orders(&raw).ok_or_panic("parse_orders returned an error");
 
     let fields = parsed_fields();
     assert_schema(
-        "the parsed orders",
-        &names_and_types(&fields),
+        "the parsed orders (nullability as in order_event_schema())",
+        &Schema::new(fields.clone()),
         &orders.schema(),
     );
-    for (expected, actual) in fields.iter().zip(orders.schema().fields()) {
-        assert_eq!(
-            expected.is_nullable(),
-            actual.is_nullable(),
-            "nullability of {} must be as in order_event_schema()",
-            expected.name()
-        );
-    }
     let expected = batch_from_json(
         Arc::new(Schema::new(fields)),
         &[
@@ -449,12 +407,12 @@ fn step_03_parse_orders() {
     );
     assert_same_rows("the orders that parse", &expected, &orders);
 
-    assert_schema(
+    assert_columns(
         "the malformed records",
         &rejected_columns(),
         &malformed.schema(),
     );
-    let positions = malformed.project(&[0, 1]).unwrap();
+    let positions = malformed.project(&[0, 1]).ok_or_panic("projection");
     let expected = rejected(&[
         (1, 21, ""),
         (0, 12, ""),
@@ -463,18 +421,18 @@ fn step_03_parse_orders() {
         (1, 23, ""),
     ])
     .project(&[0, 1])
-    .unwrap();
+    .ok_or_panic("projection");
     assert_same_rows("the malformed records", &expected, &positions);
     let reasons = malformed
         .column(2)
         .as_any()
         .downcast_ref::<datafusion::arrow::array::StringArray>()
-        .unwrap();
+        .expect("the reason column is text");
     for (row, reason) in reasons.iter().enumerate() {
         assert!(
             reason.is_some_and(|r| !r.trim().is_empty()),
             "every malformed record needs a reason; row {row} of\n{}",
-            pretty_format_batches(std::slice::from_ref(&malformed)).unwrap()
+            table(std::slice::from_ref(&malformed))
         );
     }
 }
@@ -498,10 +456,10 @@ fn step_04_to_event_time() {
         ],
     );
 
-    let (timed, bad) = kata::to_event_time(&orders).unwrap();
+    let (timed, bad) = kata::to_event_time(&orders).ok_or_panic("to_event_time returned an error");
 
     let fields = timed_fields();
-    assert_schema(
+    assert_columns(
         "the orders with event_time (timestamp dropped, event_time last)",
         &names_and_types(&fields),
         &timed.schema(),
@@ -516,7 +474,7 @@ fn step_04_to_event_time() {
     );
     assert_same_rows("the orders with an event time (UTC)", &expected, &timed);
 
-    assert_schema("the rejected records", &rejected_columns(), &bad.schema());
+    assert_columns("the rejected records", &rejected_columns(), &bad.schema());
     assert_same_rows(
         "the rejected records",
         &rejected(&[
@@ -553,16 +511,20 @@ fn step_05_add_partition_columns() {
         &lines.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 
-    let partitioned = kata::add_partition_columns(&orders).unwrap();
+    let partitioned =
+        kata::add_partition_columns(&orders).ok_or_panic("add_partition_columns returned an error");
 
-    assert_schema(
+    assert_columns(
         "the orders with partition columns",
         &names_and_types(&partitioned_fields()),
         &partitioned.schema(),
     );
-    let shown = partitioned.project(&[1, 10, 11, 12, 13, 14]).unwrap();
-    datafusion::assert_batches_sorted_eq!(
-        [
+    let shown = partitioned
+        .project(&[1, 10, 11, 12, 13, 14])
+        .ok_or_panic("projection");
+    assert_sorted_table(
+        "the partition columns",
+        &[
             "+--------------+-----------------------------+------+-------+-----+------+",
             "| kafka_offset | event_time                  | year | month | day | hour |",
             "+--------------+-----------------------------+------+-------+-----+------+",
@@ -574,14 +536,14 @@ fn step_05_add_partition_columns() {
             "| 5            | 2028-02-29T07:15:00Z        | 2028 | 2     | 29  | 7    |",
             "+--------------+-----------------------------+------+-------+-----+------+",
         ],
-        &[shown]
+        &[shown],
     );
     assert_same_rows(
         "the other columns, unchanged",
         &orders,
         &partitioned
             .project(&(0..orders.num_columns()).collect::<Vec<_>>())
-            .unwrap(),
+            .ok_or_panic("projection"),
     );
 }
 
@@ -607,15 +569,17 @@ fn step_06_filter_invalid() {
         &lines.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 
-    let (valid, bad) = kata::filter_invalid(&orders).unwrap();
+    let (valid, bad) =
+        kata::filter_invalid(&orders).ok_or_panic("filter_invalid returned an error");
 
-    assert_schema(
+    assert_columns(
         "the valid orders",
         &names_and_types(&partitioned_fields()),
         &valid.schema(),
     );
-    datafusion::assert_batches_sorted_eq!(
-        [
+    assert_sorted_table(
+        "the valid orders",
+        &[
             "+--------------+----------+-------------+--------+",
             "| kafka_offset | order_id | customer_id | amount |",
             "+--------------+----------+-------------+--------+",
@@ -623,9 +587,9 @@ fn step_06_filter_invalid() {
             "| 7            | ORD-7    | CUST-7      | 0.0    |",
             "+--------------+----------+-------------+--------+",
         ],
-        &[valid.project(&[1, 2, 3, 8]).unwrap()]
+        &[valid.project(&[1, 2, 3, 8]).ok_or_panic("projection")],
     );
-    assert_schema("the rejected orders", &rejected_columns(), &bad.schema());
+    assert_columns("the rejected orders", &rejected_columns(), &bad.schema());
     assert_same_rows(
         "the rejected orders, each with the first rule it breaks",
         &rejected(&[
@@ -641,13 +605,19 @@ fn step_06_filter_invalid() {
 
 #[tokio::test]
 async fn step_07_commit_batch() {
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     let topic = unique_name("kp-step7");
-    broker.create_topic(&topic, 2).await.unwrap();
+    broker
+        .create_topic(&topic, 2)
+        .await
+        .ok_or_panic("creating a topic");
     let group = unique_name("kp-step7-group");
-    let consumer: BaseConsumer = broker.consumer_config(&group).create().unwrap();
-    let lake = tempfile::tempdir().unwrap();
-    let checkpoint = tempfile::tempdir().unwrap();
+    let consumer: BaseConsumer = broker
+        .consumer_config(&group)
+        .create()
+        .ok_or_panic("creating a Kafka client");
+    let lake = tempfile::tempdir().ok_or_panic("a temporary folder");
+    let checkpoint = tempfile::tempdir().ok_or_panic("a temporary folder");
 
     let schema = Arc::new(Schema::new(partitioned_fields()));
     let row = |partition: i32, offset: i64, time: &str, hour_path: (i32, i32, i32, i32)| {
@@ -670,7 +640,7 @@ async fn step_07_commit_batch() {
         let mut tpl = TopicPartitionList::new();
         for (p, o) in list {
             tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
-                .unwrap();
+                .ok_or_panic("building the offsets");
         }
         tpl
     };
@@ -684,13 +654,18 @@ async fn step_07_commit_batch() {
         &offsets(&[(0, 3), (1, 1)]),
     )
     .await
-    .unwrap();
+    .ok_or_panic("commit_batch returned an error");
 
     // The layout: hive directories, Parquet files only, all of them returned.
     let on_disk = files_under(lake.path());
     let dirs: BTreeSet<String> = on_disk
         .iter()
-        .map(|f| f.parent().unwrap().to_string_lossy().into_owned())
+        .map(|f| {
+            f.parent()
+                .expect("a file in a folder")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(
         dirs,
@@ -722,10 +697,10 @@ async fn step_07_commit_batch() {
     let data_fields: Vec<Field> = timed_fields();
     for file in &on_disk {
         let reader = ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(lake.path().join(file)).unwrap(),
+            std::fs::File::open(lake.path().join(file)).ok_or_panic("a file of the test"),
         )
-        .unwrap();
-        assert_schema(
+        .ok_or_panic("a file of the test");
+        assert_columns(
             &format!("the columns of {}", file.display()),
             &names_and_types(&data_fields),
             reader.schema(),
@@ -755,7 +730,7 @@ async fn step_07_commit_batch() {
         let path = checkpoint.path().join("checkpoint.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        serde_json::from_str::<serde_json::Value>(&text).ok_or_panic("reading the checkpoint")
     };
     let saved = read_checkpoint();
     assert_eq!(saved["batch_id"], 0, "batch_id in {saved}");
@@ -766,7 +741,10 @@ async fn step_07_commit_batch() {
         "offsets in {saved}"
     );
     assert_eq!(
-        broker.committed_offsets(&group, &topic).await.unwrap(),
+        broker
+            .committed_offsets(&group, &topic)
+            .await
+            .ok_or_panic("reading the committed offsets"),
         BTreeMap::from([(0, 3), (1, 1)]),
         "the offsets committed to Kafka for group {group}"
     );
@@ -789,9 +767,10 @@ async fn step_07_commit_batch() {
         &offsets(&[(0, 4), (1, 2)]),
     )
     .await
-    .unwrap();
+    .ok_or_panic("commit_batch returned an error");
     let back = read_lake(lake.path(), &all_columns).await;
-    let both = concat_batches(&batch.schema(), &[batch, batch2]).unwrap();
+    let both =
+        concat_batches(&batch.schema(), &[batch, batch2]).ok_or_panic("concatenating batches");
     assert_same_rows("the lake after two batches", &both, &back);
     let saved = read_checkpoint();
     assert_eq!(saved["batch_id"], 1, "batch_id in {saved}");
@@ -801,7 +780,10 @@ async fn step_07_commit_batch() {
         "offsets in {saved}"
     );
     assert_eq!(
-        broker.committed_offsets(&group, &topic).await.unwrap(),
+        broker
+            .committed_offsets(&group, &topic)
+            .await
+            .ok_or_panic("reading the committed offsets"),
         BTreeMap::from([(0, 4), (1, 2)]),
         "the offsets committed to Kafka after the second batch"
     );
@@ -811,11 +793,14 @@ async fn step_07_commit_batch() {
 /// Kafka into the lake, in micro-batches.
 #[tokio::test]
 async fn end_to_end() {
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     let topic = unique_name("kp-e2e");
-    broker.create_topic(&topic, 3).await.unwrap();
+    broker
+        .create_topic(&topic, 3)
+        .await
+        .ok_or_panic("creating a topic");
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T13:50:00Z")
-        .unwrap()
+        .ok_or_panic("a test time")
         .to_utc();
     let dirty = DirtyOptions {
         late_fraction: 0.02,
@@ -823,13 +808,16 @@ async fn end_to_end() {
         malformed_fraction: 0.03,
     };
     let records = EventGenerator::new(42, start, 2.0, dirty)
-        .unwrap()
+        .ok_or_panic("the event generator")
         .generate(3_000);
-    broker.produce_events(&topic, &records).await.unwrap();
+    broker
+        .produce_events(&topic, &records)
+        .await
+        .ok_or_panic("producing");
     let expected_ids: BTreeSet<String> = records
         .iter()
         .filter(|r| matches!(r.kind, RecordKind::Valid | RecordKind::Late))
-        .map(|r| r.key.clone().unwrap())
+        .map(|r| r.key.clone().expect("valid orders have a key"))
         .collect();
     let expected_rejected = records
         .iter()
@@ -837,9 +825,10 @@ async fn end_to_end() {
         .count();
 
     let group = unique_name("kp-e2e-group");
-    let lake = tempfile::tempdir().unwrap();
-    let checkpoint = tempfile::tempdir().unwrap();
-    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group).unwrap();
+    let lake = tempfile::tempdir().ok_or_panic("a temporary folder");
+    let checkpoint = tempfile::tempdir().ok_or_panic("a temporary folder");
+    let consumer = kata::create_consumer(broker.bootstrap_servers(), &group)
+        .ok_or_panic("create_consumer returned an error");
     assign_all(&consumer, &topic, 3, Offset::Stored);
 
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
@@ -852,18 +841,31 @@ async fn end_to_end() {
             "read {read} of {} records within {DEADLINE:?}",
             records.len()
         );
-        let raw = kata::read_micro_batch(&consumer, 1_000, Duration::from_millis(500)).unwrap();
+        let raw = kata::read_micro_batch(&consumer, 1_000, Duration::from_millis(500))
+            .ok_or_panic("read_micro_batch returned an error");
         if raw.num_rows() == 0 {
             continue;
         }
         read += raw.num_rows();
-        let (parsed, malformed) = kata::parse_orders(&raw).unwrap();
-        let (timed, bad_time) = kata::to_event_time(&parsed).unwrap();
-        let partitioned = kata::add_partition_columns(&timed).unwrap();
-        let (valid, invalid) = kata::filter_invalid(&partitioned).unwrap();
+        let (parsed, malformed) =
+            kata::parse_orders(&raw).ok_or_panic("parse_orders returned an error");
+        let (timed, bad_time) =
+            kata::to_event_time(&parsed).ok_or_panic("to_event_time returned an error");
+        let partitioned = kata::add_partition_columns(&timed)
+            .ok_or_panic("add_partition_columns returned an error");
+        let (valid, invalid) =
+            kata::filter_invalid(&partitioned).ok_or_panic("filter_invalid returned an error");
         rejected += malformed.num_rows() + bad_time.num_rows() + invalid.num_rows();
-        let partitions = raw.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
-        let offsets = raw.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        let partitions = raw
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .expect("kafka_partition is Int32");
+        let offsets = raw
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("kafka_offset is Int64");
         for (p, o) in partitions.values().iter().zip(offsets.values()) {
             let e = next.entry(*p).or_default();
             *e = (*e).max(o + 1);
@@ -871,7 +873,7 @@ async fn end_to_end() {
         let mut tpl = TopicPartitionList::new();
         for (p, o) in &next {
             tpl.add_partition_offset(&topic, *p, Offset::Offset(*o))
-                .unwrap();
+                .ok_or_panic("building the offsets");
         }
         kata::commit_batch(
             &consumer,
@@ -882,7 +884,7 @@ async fn end_to_end() {
             &tpl,
         )
         .await
-        .unwrap();
+        .ok_or_panic("commit_batch returned an error");
         batch_id += 1;
     }
     assert_eq!(read, records.len(), "records read");
@@ -897,11 +899,11 @@ async fn end_to_end() {
     )
     .await;
     // DataFusion reads strings as Utf8View.
-    let ids = cast(back.column(2), &DataType::Utf8).unwrap();
+    let ids = cast(back.column(2), &DataType::Utf8).ok_or_panic("casting");
     let ids: Vec<String> = ids
         .as_any()
         .downcast_ref::<datafusion::arrow::array::StringArray>()
-        .unwrap()
+        .expect("order_id read back as text")
         .iter()
         .map(|i| i.expect("no null order_id in the lake").to_string())
         .collect();
@@ -912,7 +914,10 @@ async fn end_to_end() {
         "the order ids in the lake"
     );
     assert_eq!(
-        broker.committed_offsets(&group, &topic).await.unwrap(),
+        broker
+            .committed_offsets(&group, &topic)
+            .await
+            .ok_or_panic("reading the committed offsets"),
         next,
         "the offsets committed at the end"
     );
@@ -936,7 +941,7 @@ async fn reference_exactly_once_under_kill_9() {
     const EVENTS: usize = 200_000;
     const KILLS: usize = 10;
 
-    let broker = broker().await.unwrap();
+    let broker = broker().await.ok_or_panic("no Kafka broker for the test");
     assert_ne!(
         broker.kind(),
         kafka_testkit::BrokerKind::Mock,
@@ -953,24 +958,33 @@ async fn reference_exactly_once_under_kill_9() {
 
     let topic = unique_name("kp-kill");
     let dlq = unique_name("kp-kill-dlq");
-    broker.create_topic(&topic, 3).await.unwrap();
-    broker.create_topic(&dlq, 1).await.unwrap();
+    broker
+        .create_topic(&topic, 3)
+        .await
+        .ok_or_panic("creating a topic");
+    broker
+        .create_topic(&dlq, 1)
+        .await
+        .ok_or_panic("creating a topic");
     let dirty = DirtyOptions {
         late_fraction: 0.01,
         invalid_fraction: 0.02,
         malformed_fraction: 0.01,
     };
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
-        .unwrap()
+        .ok_or_panic("a test time")
         .to_utc();
     let records = EventGenerator::new(2026, start, 50.0, dirty)
-        .unwrap()
+        .ok_or_panic("the event generator")
         .generate(EVENTS);
-    let positions = broker.produce_events(&topic, &records).await.unwrap();
+    let positions = broker
+        .produce_events(&topic, &records)
+        .await
+        .ok_or_panic("producing");
     let expected_ids: BTreeSet<&str> = records
         .iter()
         .filter(|r| matches!(r.kind, RecordKind::Valid | RecordKind::Late))
-        .map(|r| r.key.as_deref().unwrap())
+        .map(|r| r.key.as_deref().expect("valid orders have a key"))
         .collect();
     let expected_dead: BTreeSet<(i32, i64)> = records
         .iter()
@@ -985,12 +999,13 @@ async fn reference_exactly_once_under_kill_9() {
         expected_dead.len()
     );
 
-    let work = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().ok_or_panic("a temporary folder");
     let lake = work.path().join("lake");
     let checkpoint = work.path().join("checkpoint");
     let group = unique_name("kp-kill-group");
     let run = |idle_timeout_s: &str, log: usize| {
-        let log = std::fs::File::create(work.path().join(format!("run-{log:02}.log"))).unwrap();
+        let log = std::fs::File::create(work.path().join(format!("run-{log:02}.log")))
+            .ok_or_panic("a file of the test");
         Command::new(&binary.0)
             .env("LD_LIBRARY_PATH", &binary.1)
             .args(["--bootstrap", broker.bootstrap_servers(), "--topic", &topic])
@@ -1000,11 +1015,11 @@ async fn reference_exactly_once_under_kill_9() {
             .arg("--checkpoint")
             .arg(&checkpoint)
             .args(["--idle-timeout-s", idle_timeout_s])
-            .stdout(log.try_clone().unwrap())
+            .stdout(log.try_clone().ok_or_panic("a file of the test"))
             .stderr(log)
             .stdin(Stdio::null())
             .spawn()
-            .unwrap()
+            .ok_or_panic("running the reference binary")
     };
     let progress = || {
         std::fs::read_to_string(checkpoint.join("checkpoint.json"))
@@ -1021,12 +1036,15 @@ async fn reference_exactly_once_under_kill_9() {
         let delay = Duration::from_millis(rand::rng().random_range(100..=2_500));
         tokio::time::sleep(delay).await;
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child
+                .try_wait()
+                .ok_or_panic("running the reference binary")
+                .is_none(),
             "run {kill} exited before its kill; see {}",
             work.path().join(format!("run-{kill:02}.log")).display()
         );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill().ok_or_panic("running the reference binary"); // SIGKILL
+        child.wait().ok_or_panic("running the reference binary");
         let read = progress();
         if read < EVENTS as u64 {
             mid_ingestion += 1;
@@ -1036,12 +1054,17 @@ async fn reference_exactly_once_under_kill_9() {
 
     // As if the last kill had hit while batch N+1 was being written: a file of that batch
     // and a temporary file. The restart must delete both (the first is not even Parquet).
-    let committed: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("checkpoint.json")).unwrap())
-            .unwrap();
-    let in_flight = committed["batch_id"].as_u64().unwrap() + 1;
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(checkpoint.join("checkpoint.json"))
+            .ok_or_panic("a file of the test"),
+    )
+    .ok_or_panic("a file of the test");
+    let in_flight = committed["batch_id"]
+        .as_u64()
+        .expect("batch_id in the checkpoint")
+        + 1;
     let hour = lake.join("year=2026/month=11/day=25/hour=12");
-    std::fs::create_dir_all(&hour).unwrap();
+    std::fs::create_dir_all(&hour).ok_or_panic("a file of the test");
     let stray = [
         hour.join(format!(
             "part-{in_flight:010}-0000000000000000.snappy.parquet"
@@ -1049,29 +1072,33 @@ async fn reference_exactly_once_under_kill_9() {
         hour.join(".part-half-written.snappy.parquet.tmp"),
     ];
     for file in &stray {
-        std::fs::write(file, b"half a batch").unwrap();
+        std::fs::write(file, b"half a batch").ok_or_panic("a file of the test");
     }
 
     // The last run, undisturbed, until it has been idle for 3 s.
     let mut child = run("3", 0);
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait().ok_or_panic("running the reference binary") {
             break status;
         }
         if Instant::now() > deadline {
-            child.kill().unwrap();
+            child.kill().ok_or_panic("running the reference binary");
             panic!("the final run did not finish within 120 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let final_log = std::fs::read_to_string(work.path().join("run-00.log")).unwrap();
+    let final_log =
+        std::fs::read_to_string(work.path().join("run-00.log")).ok_or_panic("a file of the test");
     assert!(
         status.success(),
         "the final run failed: {status}\n{final_log}"
     );
     let logs: Vec<String> = (0..=KILLS)
-        .map(|run| std::fs::read_to_string(work.path().join(format!("run-{run:02}.log"))).unwrap())
+        .map(|run| {
+            std::fs::read_to_string(work.path().join(format!("run-{run:02}.log")))
+                .ok_or_panic("a file of the test")
+        })
         .collect();
     let restarts_with = |what: &str| logs.iter().filter(|l| l.contains(what)).count();
     eprintln!(
@@ -1088,12 +1115,15 @@ async fn reference_exactly_once_under_kill_9() {
 
     // The lake: every valid order once.
     let back = read_lake(&lake, &["kafka_partition", "kafka_offset", "order_id"]).await;
-    let ids = cast(back.column(2), &DataType::Utf8).unwrap();
+    let ids = cast(back.column(2), &DataType::Utf8).ok_or_panic("casting");
     let ids = ids
         .as_any()
         .downcast_ref::<datafusion::arrow::array::StringArray>()
-        .unwrap();
-    let in_lake: BTreeSet<&str> = ids.iter().map(|i| i.unwrap()).collect();
+        .expect("order_id read back as text");
+    let in_lake: BTreeSet<&str> = ids
+        .iter()
+        .map(|i| i.expect("no null order_id in the lake"))
+        .collect();
     assert_eq!(in_lake.len(), ids.len(), "duplicate order_id in the lake");
     assert_eq!(ids.len(), expected_ids.len(), "rows in the lake");
     assert!(
@@ -1130,7 +1160,7 @@ fn reference_binary() -> (PathBuf, String) {
         executable.display()
     );
     // prefer-dynamic: the binary needs the release DataFusion library and Rust's std.
-    let dir = executable.parent().unwrap();
+    let dir = executable.parent().expect("the binary is in a folder");
     let library_path = format!(
         "{}:{}:{}",
         dir.join("deps").display(),
@@ -1159,7 +1189,7 @@ fn build_reference_binary() -> PathBuf {
         ])
         .args(["--message-format", "json-render-diagnostics"])
         .output()
-        .unwrap();
+        .ok_or_panic("running cargo");
     assert!(
         output.status.success(),
         "building the reference binary failed:\n{}",
@@ -1186,7 +1216,7 @@ async fn read_dead_letters(bootstrap: &str, topic: &str, expected: usize) -> Vec
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .create()
-        .unwrap();
+        .ok_or_panic("creating a Kafka client");
     assign_all(&consumer, topic, 1, Offset::Beginning);
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -1207,22 +1237,27 @@ async fn read_dead_letters(bootstrap: &str, topic: &str, expected: usize) -> Vec
                         let h = headers.iter().find(|h| h.key == key).unwrap_or_else(|| {
                             panic!("dead letter at offset {} without {key}", m.offset())
                         });
-                        String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+                        String::from_utf8(h.value.expect("a header in UTF-8").to_vec())
+                            .ok_or_panic("a header in UTF-8")
                     };
                     assert!(
                         !header("dlq.reason").is_empty(),
                         "a dead letter without a reason"
                     );
                     dead.push((
-                        header("dlq.partition").parse().unwrap(),
-                        header("dlq.offset").parse().unwrap(),
+                        header("dlq.partition")
+                            .parse()
+                            .ok_or_panic("a number in a dead letter's header"),
+                        header("dlq.offset")
+                            .parse()
+                            .ok_or_panic("a number in a dead letter's header"),
                     ));
                 }
             }
         }
-        consumer.unassign().unwrap();
+        consumer.unassign().ok_or_panic("assigning partitions");
         dead
     })
     .await
-    .unwrap()
+    .ok_or_panic("the dead-letter reader panicked")
 }

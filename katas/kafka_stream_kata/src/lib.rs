@@ -46,7 +46,6 @@
 
 pub mod graded;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -56,10 +55,10 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::topic_partition_list::TopicPartitionList;
 
-/// Length of a tumbling window: 5 minutes, in milliseconds.
-pub const WINDOW_MS: i64 = 5 * 60 * 1000;
-/// How far the watermark trails the latest event time: 10 minutes, in milliseconds.
-pub const WATERMARK_DELAY_MS: i64 = 10 * 60 * 1000;
+/// `WINDOW_MS` (5 minutes) and `WATERMARK_DELAY_MS` (10 minutes), in milliseconds, and
+/// the types of steps 3 and 5 ([`Malformed`], [`WindowTotals`], [`WindowState`]): one
+/// copy, shared with the tests and the reference.
+pub use fixtures::events::{Malformed, WATERMARK_DELAY_MS, WINDOW_MS, WindowState, WindowTotals};
 
 /// Step 1: create the Kafka clients.
 ///
@@ -93,13 +92,6 @@ pub async fn read_micro_batch(
     max_wait: Duration,
 ) -> Result<Vec<OwnedMessage>> {
     todo!("step 2: read_micro_batch")
-}
-
-/// A payload that step 3 could not read: its index in the input and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed {
-    pub index: usize,
-    pub reason: String,
 }
 
 /// Step 3: parse the JSON payloads with the explicit schema.
@@ -138,17 +130,6 @@ pub fn apply_watermark(
 ) -> Result<(RecordBatch, usize)> {
     todo!("step 4: apply_watermark")
 }
-
-/// The running totals of one open window for one category.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct WindowTotals {
-    pub order_count: i64,
-    pub total_amount: f64,
-}
-
-/// The state kept between micro-batches: the open windows, keyed by
-/// (window start in milliseconds since the epoch, category).
-pub type WindowState = BTreeMap<(i64, String), WindowTotals>;
 
 /// Step 5: 5-minute tumbling windows per category, kept across micro-batches.
 ///

@@ -6,25 +6,24 @@
 //! groups of their own and a deadline on every wait.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, c_char};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::assert_batches_eq;
 use fixtures::events::{DirtyOptions, EventGenerator, OrderEvent, order_event_schema};
 use fixtures::expected::stream_windows;
 use kafka_stream_kata::graded as kata;
+use kafka_testkit::steps::{assert_commits_as_group, assert_idempotent, assert_nothing_committed};
 use kafka_testkit::{Broker, broker, unique_name};
-use rdkafka::client::{Client, ClientContext};
+use kata_testkit::{OkOrPanic, assert_same_windows, assert_schema, assert_table, decode_window};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Every wait on the broker ends by then, with a message.
@@ -80,7 +79,7 @@ fn orders(rows: &[(&str, &str, f64, &str)]) -> RecordBatch {
                 .with_timezone("UTC"),
         ),
     ];
-    RecordBatch::try_new(parsed_schema(), columns).expect("test orders")
+    RecordBatch::try_new(parsed_schema(), columns).ok_or_panic("test orders")
 }
 
 /// A valid payload, as the producer writes it.
@@ -103,23 +102,9 @@ fn payload(order_id: &str, category: &str, amount: f64, timestamp: &str) -> Vec<
 fn edited(edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
     let mut value: serde_json::Value =
         serde_json::from_slice(&payload("ORD-9", "toys", 8.0, "2026-11-25T14:00:00.000Z"))
-            .expect("valid JSON");
+            .ok_or_panic("valid JSON");
     edit(value.as_object_mut().expect("an object"));
-    serde_json::to_vec(&value).expect("serialisable")
-}
-
-/// A schema as a table (name, type, nullable), for a readable failure.
-fn schema_table(schema: &Schema) -> RecordBatch {
-    let names = StringArray::from_iter_values(schema.fields().iter().map(|f| f.name().clone()));
-    let types =
-        StringArray::from_iter_values(schema.fields().iter().map(|f| f.data_type().to_string()));
-    let nullable = BooleanArray::from_iter(schema.fields().iter().map(|f| Some(f.is_nullable())));
-    RecordBatch::try_from_iter(vec![
-        ("name", Arc::new(names) as ArrayRef),
-        ("type", Arc::new(types) as ArrayRef),
-        ("nullable", Arc::new(nullable) as ArrayRef),
-    ])
-    .expect("schema table")
+    serde_json::to_vec(&value).ok_or_panic("serialisable")
 }
 
 /// Selected columns of a batch, for a narrower table.
@@ -133,22 +118,19 @@ fn columns(batch: &RecordBatch, names: &[&str]) -> RecordBatch {
                 .unwrap_or_else(|_| panic!("no column `{n}` in {:?}", batch.schema()))
         })
         .collect();
-    batch.project(&indices).expect("projection")
+    batch.project(&indices).ok_or_panic("projection")
 }
 
-fn window_schema_lines() -> Vec<&'static str> {
-    vec![
-        "+--------------+----------------------+----------+",
-        "| name         | type                 | nullable |",
-        "+--------------+----------------------+----------+",
-        "| window_start | Timestamp(ms, \"UTC\") | false    |",
-        "| window_end   | Timestamp(ms, \"UTC\") | false    |",
-        "| category     | Utf8                 | false    |",
-        "| order_count  | Int64                | false    |",
-        "| total_amount | Float64              | false    |",
-        "| avg_amount   | Float64              | false    |",
-        "+--------------+----------------------+----------+",
-    ]
+/// Step 5's output schema.
+fn window_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("window_start", utc_millis(), false),
+        Field::new("window_end", utc_millis(), false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("order_count", DataType::Int64, false),
+        Field::new("total_amount", DataType::Float64, false),
+        Field::new("avg_amount", DataType::Float64, false),
+    ])
 }
 
 // ---------------------------------------------------------------------------------
@@ -156,33 +138,7 @@ fn window_schema_lines() -> Vec<&'static str> {
 // ---------------------------------------------------------------------------------
 
 async fn test_broker() -> &'static Broker {
-    broker().await.expect("no Kafka broker for the test")
-}
-
-/// The value librdkafka actually uses for `name` in this client's configuration.
-fn setting<C: ClientContext>(client: &Client<C>, name: &str) -> String {
-    let name_c = CString::new(name).expect("a setting name");
-    // SAFETY: `rd_kafka_conf` returns the configuration owned by the live client
-    // handle; `rd_kafka_conf_get` copies the value into our buffer of the size it
-    // reported on the first call.
-    unsafe {
-        let conf = rdkafka::bindings::rd_kafka_conf(client.native_ptr());
-        let mut size = 0usize;
-        let res = rdkafka::bindings::rd_kafka_conf_get(
-            conf,
-            name_c.as_ptr(),
-            std::ptr::null_mut(),
-            &mut size,
-        );
-        assert_eq!(
-            res,
-            rdkafka::bindings::rd_kafka_conf_res_t::RD_KAFKA_CONF_OK,
-            "librdkafka does not know the setting {name}"
-        );
-        let mut buf = vec![0 as c_char; size.max(1)];
-        rdkafka::bindings::rd_kafka_conf_get(conf, name_c.as_ptr(), buf.as_mut_ptr(), &mut size);
-        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
-    }
+    broker().await.ok_or_panic("no Kafka broker for the test")
 }
 
 /// A plain producer for the tests (not step 1's).
@@ -191,7 +147,7 @@ fn test_producer(broker: &Broker) -> FutureProducer {
         .client_config()
         .set("message.timeout.ms", "30000")
         .create()
-        .expect("creating the test producer")
+        .ok_or_panic("creating the test producer")
 }
 
 /// A consumer of the test's own, not yet subscribed.
@@ -199,7 +155,7 @@ fn test_consumer(broker: &Broker, group: &str) -> StreamConsumer {
     broker
         .consumer_config(group)
         .create()
-        .expect("creating the test consumer")
+        .ok_or_panic("creating the test consumer")
 }
 
 async fn new_topic(broker: &Broker, prefix: &str) -> String {
@@ -226,47 +182,9 @@ async fn step_01_create_clients() {
     let group = unique_name("kstream-s1-group");
 
     let (consumer, producer) = kata::create_clients(broker.bootstrap_servers(), &group)
-        .expect("create_clients returned an error");
+        .ok_or_panic("create_clients returned an error");
 
-    let c = consumer.client();
-    let p = producer.client();
-    let actual = [
-        (
-            "consumer bootstrap.servers",
-            setting(c, "bootstrap.servers"),
-        ),
-        ("consumer group.id", setting(c, "group.id")),
-        (
-            "consumer enable.auto.commit",
-            setting(c, "enable.auto.commit"),
-        ),
-        (
-            "producer bootstrap.servers",
-            setting(p, "bootstrap.servers"),
-        ),
-        (
-            "producer enable.idempotence",
-            setting(p, "enable.idempotence"),
-        ),
-    ];
-    let expected = [
-        (
-            "consumer bootstrap.servers",
-            broker.bootstrap_servers().to_string(),
-        ),
-        ("consumer group.id", group.clone()),
-        ("consumer enable.auto.commit", "false".to_string()),
-        (
-            "producer bootstrap.servers",
-            broker.bootstrap_servers().to_string(),
-        ),
-        ("producer enable.idempotence", "true".to_string()),
-    ];
-    assert_eq!(
-        actual, expected,
-        "client settings (left: yours, right: expected)"
-    );
-
+    // Both talk to the broker given: the producer delivers, the consumer reads it back.
     // Earliest: a message produced before the consumer joins is still read.
     producer
         .send(
@@ -275,18 +193,39 @@ async fn step_01_create_clients() {
         )
         .await
         .map_err(|(e, _)| e)
-        .expect("the step-1 producer could not deliver");
-    consumer.subscribe(&[&topic]).expect("subscribing");
-    let received = tokio::time::timeout(DEADLINE, consumer.recv()).await;
-    let received = received
-        .unwrap_or_else(|_| panic!("the step-1 consumer read nothing from {topic} within {DEADLINE:?}: does it start from the earliest offset?"))
-        .expect("consumer error");
+        .ok_or_panic("the step-1 producer could not deliver");
+    consumer.subscribe(&[&topic]).ok_or_panic("subscribing");
+    let first = {
+        let received = tokio::time::timeout(DEADLINE, consumer.recv()).await;
+        let received = received
+            .unwrap_or_else(|_| panic!("the step-1 consumer read nothing from {topic} within {DEADLINE:?}: does it start from the earliest offset?"))
+            .ok_or_panic("consumer error");
+        (received.offset(), text(received.payload()))
+    };
     assert_eq!(
-        (received.offset(), text(received.payload())),
+        first,
         (0, "hello".to_string()),
         "the first message of {topic}"
     );
+    // Closing a consumer commits what it read if it commits by itself. (The message
+    // read is gone by now: a consumer does not close while one is held.)
     consumer.unsubscribe();
+    drop(consumer);
+    assert_nothing_committed(broker, &group, &topic).await;
+
+    // The group id is the one given: a commit shows up under it. (A group of its own:
+    // a commit from outside a group with members is refused.)
+    let other_group = unique_name("kstream-s1-other");
+    let (consumer, _) = kata::create_clients(broker.bootstrap_servers(), &other_group)
+        .ok_or_panic("create_clients returned an error");
+    assert_commits_as_group(broker, &consumer, &other_group, &topic).await;
+
+    // Idempotent: checked on a mock cluster of its own that refuses producer ids.
+    assert_idempotent(|bootstrap| {
+        kata::create_clients(bootstrap, &unique_name("kstream-s1-idempotence"))
+            .map(|(_, producer)| producer)
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -305,7 +244,10 @@ async fn step_02_read_micro_batch() {
             )
         })
         .collect();
-    broker.produce(&topic, records).await.expect("producing");
+    broker
+        .produce(&topic, records)
+        .await
+        .ok_or_panic("producing");
     let consumer = test_consumer(broker, &unique_name("kstream-s2-group"));
 
     let summary = |batch: &[rdkafka::message::OwnedMessage]| -> Vec<(i64, String, String)> {
@@ -319,7 +261,7 @@ async fn step_02_read_micro_batch() {
     let started = Instant::now();
     let first = kata::read_micro_batch(&consumer, &topic, 3, DEADLINE)
         .await
-        .expect("read_micro_batch returned an error");
+        .ok_or_panic("read_micro_batch returned an error");
     assert_eq!(
         summary(&first),
         vec![
@@ -339,7 +281,7 @@ async fn step_02_read_micro_batch() {
     let started = Instant::now();
     let second = kata::read_micro_batch(&consumer, &topic, 10, Duration::from_secs(2))
         .await
-        .expect("read_micro_batch returned an error");
+        .ok_or_panic("read_micro_batch returned an error");
     assert_eq!(
         summary(&second),
         vec![(3, "k3".into(), "p3".into()), (4, "k4".into(), "p4".into())],
@@ -347,7 +289,7 @@ async fn step_02_read_micro_batch() {
     );
     let third = kata::read_micro_batch(&consumer, &topic, 10, Duration::from_millis(500))
         .await
-        .expect("read_micro_batch returned an error");
+        .ok_or_panic("read_micro_batch returned an error");
     assert!(third.is_empty(), "nothing left, got {:?}", summary(&third));
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -397,28 +339,16 @@ fn step_03_parse_orders() {
     let payloads: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
 
     let (parsed, malformed) =
-        kata::parse_orders(&payloads).expect("parse_orders returned an error");
+        kata::parse_orders(&payloads).ok_or_panic("parse_orders returned an error");
 
-    assert_batches_eq!(
-        [
-            "+-------------+----------------------+----------+",
-            "| name        | type                 | nullable |",
-            "+-------------+----------------------+----------+",
-            "| order_id    | Utf8                 | true     |",
-            "| customer_id | Utf8                 | true     |",
-            "| product_id  | Utf8                 | false    |",
-            "| category    | Utf8                 | false    |",
-            "| quantity    | Int32                | false    |",
-            "| unit_price  | Float64              | false    |",
-            "| amount      | Float64              | false    |",
-            "| status      | Utf8                 | false    |",
-            "| timestamp   | Timestamp(ms, \"UTC\") | false    |",
-            "+-------------+----------------------+----------+",
-        ],
-        &[schema_table(&parsed.schema())]
+    assert_schema(
+        "the schema of the parsed orders",
+        &parsed_schema(),
+        &parsed.schema(),
     );
-    assert_batches_eq!(
-        [
+    assert_table(
+        "the orders that parse, in input order",
+        &[
             "+----------+-------------+------------+----------+----------+------------+--------+-----------+--------------------------+",
             "| order_id | customer_id | product_id | category | quantity | unit_price | amount | status    | timestamp                |",
             "+----------+-------------+------------+----------+----------+------------+--------+-----------+--------------------------+",
@@ -428,7 +358,7 @@ fn step_03_parse_orders() {
             "| ORD-11   | CUST-00042  | PROD-0007  | home     | 2        | 5.25       | 10.5   | completed | 2026-11-25T14:10:00Z     |",
             "+----------+-------------+------------+----------+----------+------------+--------+-----------+--------------------------+",
         ],
-        &[parsed]
+        &[parsed],
     );
 
     let indices: Vec<usize> = malformed.iter().map(|m| m.index).collect();
@@ -485,9 +415,10 @@ fn step_04_apply_watermark() {
     ]);
     let mut max_event_time = None;
     let (on_time, late) = kata::apply_watermark(&first, &mut max_event_time)
-        .expect("apply_watermark returned an error");
-    assert_batches_eq!(
-        [
+        .ok_or_panic("apply_watermark returned an error");
+    assert_table(
+        "the on-time orders of the first micro-batch",
+        &[
             "+----------+----------------------+",
             "| order_id | timestamp            |",
             "+----------+----------------------+",
@@ -498,7 +429,7 @@ fn step_04_apply_watermark() {
             "| H        | 2026-11-25T14:25:00Z |",
             "+----------+----------------------+",
         ],
-        &[columns(&on_time, &["order_id", "timestamp"])]
+        &[columns(&on_time, &["order_id", "timestamp"])],
     );
     assert_eq!(
         on_time.schema(),
@@ -520,9 +451,10 @@ fn step_04_apply_watermark() {
         ("L", "toys", 1.0, "14:34:00"), // late
     ]);
     let (on_time, late) = kata::apply_watermark(&second, &mut max_event_time)
-        .expect("apply_watermark returned an error");
-    assert_batches_eq!(
-        [
+        .ok_or_panic("apply_watermark returned an error");
+    assert_table(
+        "the on-time orders of the second micro-batch",
+        &[
             "+----------+----------------------+",
             "| order_id | timestamp            |",
             "+----------+----------------------+",
@@ -530,7 +462,7 @@ fn step_04_apply_watermark() {
             "| K        | 2026-11-25T14:45:00Z |",
             "+----------+----------------------+",
         ],
-        &[columns(&on_time, &["order_id", "timestamp"])]
+        &[columns(&on_time, &["order_id", "timestamp"])],
     );
     assert_eq!(late, 2, "late orders in the second micro-batch");
     assert_eq!(
@@ -569,10 +501,11 @@ fn step_05_tumbling_window_totals() {
         ("H", "sports", 0.7, "14:03:00"),
     ]);
     let closed = kata::tumbling_window_totals(&mut state, &batch, at("14:05:00"))
-        .expect("tumbling_window_totals returned an error");
-    assert_batches_eq!(window_schema_lines(), &[schema_table(&closed.schema())]);
-    assert_batches_eq!(
-        [
+        .ok_or_panic("tumbling_window_totals returned an error");
+    assert_schema("the windows' schema", &window_schema(), &closed.schema());
+    assert_table(
+        "the windows closed by watermark 14:05",
+        &[
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
             "| window_start         | window_end           | category | order_count | total_amount | avg_amount |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
@@ -583,7 +516,7 @@ fn step_05_tumbling_window_totals() {
             "| 2026-11-25T14:00:00Z | 2026-11-25T14:05:00Z | toys     | 1           | 5.25         | 5.25       |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
         ],
-        &[closed]
+        &[closed],
     );
     let open: Vec<_> = state.iter().map(|(k, v)| (k.clone(), *v)).collect();
     assert_eq!(
@@ -604,30 +537,32 @@ fn step_05_tumbling_window_totals() {
         ("J", "clothing", 4.0, "14:11:00"),
     ]);
     let closed = kata::tumbling_window_totals(&mut state, &batch, at("14:10:00"))
-        .expect("tumbling_window_totals returned an error");
-    assert_batches_eq!(
-        [
+        .ok_or_panic("tumbling_window_totals returned an error");
+    assert_table(
+        "the windows closed by watermark 14:10",
+        &[
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
             "| window_start         | window_end           | category | order_count | total_amount | avg_amount |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
             "| 2026-11-25T14:05:00Z | 2026-11-25T14:10:00Z | books    | 2           | 10.0         | 5.0        |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
         ],
-        &[closed]
+        &[closed],
     );
 
     // Input exhausted: everything left is emitted.
     let closed = kata::tumbling_window_totals(&mut state, &orders(&[]), i64::MAX)
-        .expect("tumbling_window_totals returned an error");
-    assert_batches_eq!(
-        [
+        .ok_or_panic("tumbling_window_totals returned an error");
+    assert_table(
+        "the windows left at the end of the input",
+        &[
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
             "| window_start         | window_end           | category | order_count | total_amount | avg_amount |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
             "| 2026-11-25T14:10:00Z | 2026-11-25T14:15:00Z | clothing | 1           | 4.0          | 4.0        |",
             "+----------------------+----------------------+----------+-------------+--------------+------------+",
         ],
-        &[closed]
+        &[closed],
     );
     assert!(
         state.is_empty(),
@@ -660,7 +595,7 @@ fn step_06_format_aggregates() {
             Arc::new(Float64Array::from(vec![15.25])),
         ],
     )
-    .expect("test windows");
+    .ok_or_panic("test windows");
     let more = {
         let mut batch = windows.clone();
         let columns: Vec<ArrayRef> = vec![
@@ -675,14 +610,15 @@ fn step_06_format_aggregates() {
             &windows.schema(),
             &[
                 batch,
-                RecordBatch::try_new(windows.schema(), columns).expect("row 2"),
+                RecordBatch::try_new(windows.schema(), columns).ok_or_panic("row 2"),
             ],
         )
-        .expect("two rows");
+        .ok_or_panic("two rows");
         batch
     };
 
-    let messages = kata::format_aggregates(&more).expect("format_aggregates returned an error");
+    let messages =
+        kata::format_aggregates(&more).ok_or_panic("format_aggregates returned an error");
 
     // Each value, read back as JSON, as a table row.
     let mut keys = Vec::new();
@@ -748,9 +684,10 @@ fn step_06_format_aggregates() {
             Arc::new(Float64Array::from(averages)) as ArrayRef,
         ),
     ])
-    .expect("table");
-    assert_batches_eq!(
-        [
+    .ok_or_panic("table");
+    assert_table(
+        "each message, read back as JSON",
+        &[
             "+----------------------------------------+--------------------------+--------------------------+---------------+-------------+--------------+--------------------+",
             "| key                                    | window_start             | window_end               | category      | order_count | total_amount | avg_amount         |",
             "+----------------------------------------+--------------------------+--------------------------+---------------+-------------+--------------+--------------------+",
@@ -758,7 +695,7 @@ fn step_06_format_aggregates() {
             "| 2026-11-25T14:05:00.000Z|home & garden | 2026-11-25T14:05:00.000Z | 2026-11-25T14:10:00.000Z | home & garden | 3           | 10.0         | 3.3333333333333335 |",
             "+----------------------------------------+--------------------------+--------------------------+---------------+-------------+--------------+--------------------+",
         ],
-        &[table]
+        &[table],
     );
     let order = "window_start,window_end,category,order_count,total_amount,avg_amount";
     for (key, f) in messages.iter().map(|m| &m.0).zip(&fields) {
@@ -782,22 +719,22 @@ async fn step_07_write_and_commit() {
     broker
         .produce(&input, inputs)
         .await
-        .expect("producing the input");
+        .ok_or_panic("producing the input");
 
     // Consume the input as the pipeline would (without step 2).
     let consumer = test_consumer(broker, &group);
-    consumer.subscribe(&[&input]).expect("subscribing");
+    consumer.subscribe(&[&input]).ok_or_panic("subscribing");
     for expected in 0..3 {
         let message = tokio::time::timeout(DEADLINE, consumer.recv())
             .await
             .unwrap_or_else(|_| panic!("the input was not read within {DEADLINE:?}"))
-            .expect("consumer error");
+            .ok_or_panic("consumer error");
         assert_eq!(message.offset(), expected);
     }
     let offsets = |next: i64| {
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&input, 0, Offset::Offset(next))
-            .expect("offsets");
+            .ok_or_panic("offsets");
         list
     };
     let producer = test_producer(broker);
@@ -812,13 +749,13 @@ async fn step_07_write_and_commit() {
 
     kata::write_and_commit(&producer, &consumer, &output, &messages, &offsets(3))
         .await
-        .expect("write_and_commit returned an error");
+        .ok_or_panic("write_and_commit returned an error");
 
     // The messages were delivered, and the commit is there (read back right away).
     let written = broker
         .consume(&output, 3, DEADLINE)
         .await
-        .expect("reading the output back");
+        .ok_or_panic("reading the output back");
     let written: Vec<(String, String)> = written
         .iter()
         .map(|r| (text(r.key.as_deref()), text(r.payload.as_deref())))
@@ -827,7 +764,7 @@ async fn step_07_write_and_commit() {
     let committed = broker
         .committed_offsets(&group, &input)
         .await
-        .expect("reading the committed offsets");
+        .ok_or_panic("reading the committed offsets");
     assert_eq!(
         committed,
         BTreeMap::from([(0, 3)]),
@@ -843,7 +780,7 @@ async fn step_07_write_and_commit() {
         &TopicPartitionList::new(),
     )
     .await
-    .expect("write_and_commit of nothing returned an error");
+    .ok_or_panic("write_and_commit of nothing returned an error");
 
     // A message that cannot be sent (larger than message.max.bytes): an error, and the
     // offsets are not committed.
@@ -857,7 +794,7 @@ async fn step_07_write_and_commit() {
     let committed = broker
         .committed_offsets(&group, &input)
         .await
-        .expect("reading the committed offsets");
+        .ok_or_panic("reading the committed offsets");
     assert_eq!(
         committed,
         BTreeMap::from([(0, 3)]),
@@ -885,18 +822,18 @@ async fn end_to_end() {
         malformed_fraction: 0.05,
     };
     let records = EventGenerator::new(2026, start, 3000.0 / 7200.0, dirty)
-        .expect("generator")
+        .ok_or_panic("generator")
         .generate(3000);
     broker
         .produce_events(&input, &records)
         .await
-        .expect("producing");
+        .ok_or_panic("producing");
     // Computed with plain Rust from the generated records (fixtures::expected).
-    let expected = stream_windows(&records).expect("expected windows");
+    let expected = stream_windows(&records).ok_or_panic("expected windows");
 
     // The pipeline, made of your steps, in micro-batches of at most 500.
     let (consumer, producer) =
-        kata::create_clients(broker.bootstrap_servers(), &group).expect("step 1");
+        kata::create_clients(broker.bootstrap_servers(), &group).ok_or_panic("step 1");
     let mut max_event_time = None;
     let mut state = kata::WindowState::new();
     let (mut read, mut late, mut malformed, mut emitted) = (0, 0, 0, 0);
@@ -910,39 +847,41 @@ async fn end_to_end() {
         );
         let messages = kata::read_micro_batch(&consumer, &input, 500, Duration::from_secs(1))
             .await
-            .expect("step 2");
+            .ok_or_panic("step 2");
         let payloads: Vec<&[u8]> = messages
             .iter()
             .map(|m| m.payload().unwrap_or(&[]))
             .collect();
-        let (orders, bad) = kata::parse_orders(&payloads).expect("step 3");
+        let (orders, bad) = kata::parse_orders(&payloads).ok_or_panic("step 3");
         let (on_time, late_here) =
-            kata::apply_watermark(&orders, &mut max_event_time).expect("step 4");
+            kata::apply_watermark(&orders, &mut max_event_time).ok_or_panic("step 4");
         let watermark = max_event_time.map_or(i64::MIN, |m| m - 600_000);
-        let closed = kata::tumbling_window_totals(&mut state, &on_time, watermark).expect("step 5");
-        let out = kata::format_aggregates(&closed).expect("step 6");
+        let closed =
+            kata::tumbling_window_totals(&mut state, &on_time, watermark).ok_or_panic("step 5");
+        let out = kata::format_aggregates(&closed).ok_or_panic("step 6");
         let mut offsets = TopicPartitionList::new();
         if let Some(last) = messages.last() {
             offsets
                 .add_partition_offset(&input, last.partition(), Offset::Offset(last.offset() + 1))
-                .expect("offsets");
+                .ok_or_panic("offsets");
         }
         if !messages.is_empty() {
             kata::write_and_commit(&producer, &consumer, &output, &out, &offsets)
                 .await
-                .expect("step 7");
+                .ok_or_panic("step 7");
         }
         read += messages.len();
         late += late_here;
         malformed += bad.len();
         emitted += out.len();
     }
-    let closed = kata::tumbling_window_totals(&mut state, &orders(&[]), i64::MAX).expect("step 5");
-    let out = kata::format_aggregates(&closed).expect("step 6");
-    let offsets = consumer.position().expect("positions");
+    let closed =
+        kata::tumbling_window_totals(&mut state, &orders(&[]), i64::MAX).ok_or_panic("step 5");
+    let out = kata::format_aggregates(&closed).ok_or_panic("step 6");
+    let offsets = consumer.position().ok_or_panic("positions");
     kata::write_and_commit(&producer, &consumer, &output, &out, &offsets)
         .await
-        .expect("step 7");
+        .ok_or_panic("step 7");
     emitted += out.len();
     consumer.unsubscribe();
 
@@ -958,39 +897,25 @@ async fn end_to_end() {
     let written = broker
         .consume(&output, expected.len(), DEADLINE)
         .await
-        .expect("reading the aggregates back");
+        .ok_or_panic("reading the aggregates back");
     let mut actual = BTreeMap::new();
     for r in &written {
-        let key = text(r.key.as_deref());
-        let value: serde_json::Value =
-            serde_json::from_slice(r.payload.as_deref().unwrap_or_default())
-                .unwrap_or_else(|e| panic!("aggregate {key} is not JSON: {e}"));
-        let start =
-            DateTime::parse_from_rfc3339(value["window_start"].as_str().unwrap_or_default())
-                .unwrap_or_else(|e| panic!("aggregate {key}: window_start: {e}"))
-                .timestamp_millis();
-        let category = value["category"].as_str().unwrap_or_default().to_string();
-        assert_eq!(
-            key,
-            format!(
-                "{}|{category}",
-                value["window_start"].as_str().unwrap_or_default()
-            )
-        );
-        let count = value["order_count"].as_i64().unwrap_or(-1);
-        let total = value["total_amount"].as_f64().unwrap_or(f64::NAN);
-        let avg = value["avg_amount"].as_f64().unwrap_or(f64::NAN);
+        let window =
+            decode_window(r.key.as_deref(), r.payload.as_deref()).unwrap_or_else(|e| panic!("{e}"));
+        let (count, total, avg) = (window.order_count, window.total_amount, window.avg_amount);
         // Rounded to cents: the mean, within half a cent.
         let cents = |x: f64| ((x * 100.0).round() - x * 100.0).abs() < 1e-6;
         assert!(
             cents(total) && cents(avg) && (avg - total / count as f64).abs() <= 0.005 + 1e-9,
-            "aggregate {key}: avg {avg}, total {total}, count {count}"
+            "aggregate {}: avg {avg}, total {total}, count {count}",
+            text(r.key.as_deref())
         );
-        let previous = actual.insert((start, category), (count, (total * 100.0).round() as i64));
-        assert!(previous.is_none(), "window {key} was emitted twice");
+        let previous = actual.insert(window.key(), (count, window.total_cents()));
+        assert!(
+            previous.is_none(),
+            "window {} was emitted twice",
+            text(r.key.as_deref())
+        );
     }
-    assert_eq!(
-        actual, expected,
-        "windows: (start ms, category) -> (count, total in cents)"
-    );
+    assert_same_windows(&expected, &actual);
 }

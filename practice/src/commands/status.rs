@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::grade::broker;
+use crate::grade::broker_line;
 use crate::levels::{self, Level};
 use crate::state::{AttemptResult, Entry, clock};
 use crate::{Ctx, archive, git};
@@ -26,11 +26,7 @@ pub fn render(ctx: &Ctx) -> Result<String> {
     };
     let _ = writeln!(s, "Git          {git_line}");
     if ctx.catalog.katas.iter().any(|k| k.needs_kafka) {
-        let b = match broker() {
-            Some(b) => format!("KAFKA_BOOTSTRAP_SERVERS={b}"),
-            None => "none set: Kafka katas use librdkafka's embedded mock cluster (`scripts/kafka-local up` starts a real broker)".into(),
-        };
-        let _ = writeln!(s, "Kafka        {b}");
+        let _ = writeln!(s, "Kafka        {}", broker_line());
     }
     let _ = writeln!(
         s,

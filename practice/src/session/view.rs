@@ -87,15 +87,7 @@ pub fn intro(app: &App) -> String {
     };
     let _ = writeln!(s, "{rules}");
     if k.needs_kafka {
-        let _ = writeln!(
-            s,
-            "Broker: {}",
-            grade::broker()
-                .map(|b| format!("KAFKA_BOOTSTRAP_SERVERS={b}"))
-                .unwrap_or_else(|| {
-                    "none set: the tests use librdkafka's embedded mock cluster".into()
-                })
-        );
+        let _ = writeln!(s, "Broker: {}", grade::broker_line());
     }
     s.push_str(&keys::intro(app.key_context(), app.keys));
     s

@@ -24,10 +24,9 @@ use clap::Parser;
 use fixtures::events::{DirtyOptions, EventGenerator};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run, send_all};
+use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run};
+use solutions::mock;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
@@ -99,7 +98,7 @@ async fn pipeline() -> Result<()> {
         .context("--idle-timeout-s must be a non-negative number of seconds")?;
 
     // The mock cluster lives until the end of main.
-    let mock = if args.bootstrap == "mock" {
+    let mock = if mock::wanted(&args.bootstrap) {
         Some(start_mock(&args).await?)
     } else {
         None
@@ -179,18 +178,7 @@ fn print_counts(c: &PipelineCounts, reason: StopReason) {
 
 /// A mock cluster with the three topics, the input filled with generated events
 /// (a few late, invalid and malformed ones among them).
-async fn start_mock(
-    args: &Args,
-) -> Result<MockCluster<'static, rdkafka::producer::DefaultProducerContext>> {
-    let mock = MockCluster::new(1).context("starting the mock cluster")?;
-    for topic in [&args.input, &args.output, &args.dlq] {
-        mock.create_topic(topic, 1, 1)
-            .with_context(|| format!("creating topic {topic} on the mock cluster"))?;
-    }
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", mock.bootstrap_servers())
-        .create()
-        .context("creating the demo producer")?;
+async fn start_mock(args: &Args) -> Result<mock::MockCluster> {
     // Event time: the last hour, up to now.
     let now = Utc::now().duration_trunc(TimeDelta::minutes(5))?;
     let dirty = DirtyOptions {
@@ -205,20 +193,14 @@ async fn start_mock(
         dirty,
     )?
     .generate(args.demo_events);
-    let records = events.iter().map(|e| {
-        let record = FutureRecord::to(args.input.as_str()).payload(e.payload.as_slice());
-        match &e.key {
-            Some(key) => record.key(key.as_bytes()),
-            None => record,
-        }
-    });
-    let sent = send_all(&producer, records).await?;
+    let topics = [(args.input.as_str(), 1), (&args.output, 1), (&args.dlq, 1)];
+    let (cluster, sent) = mock::start(&topics, &args.input, &events).await?;
     println!(
         "mock cluster at {}: {sent} demo events in topic {}",
-        mock.bootstrap_servers(),
+        cluster.bootstrap_servers(),
         args.input
     );
-    Ok(mock)
+    Ok(cluster)
 }
 
 /// The end offset of each partition of `topic` (none if it does not exist yet).

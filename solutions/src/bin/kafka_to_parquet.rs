@@ -21,14 +21,13 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::functions::math::expr_fn::round;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
-use fixtures::events::{DirtyOptions, EventGenerator, GeneratedCounts};
+use fixtures::events::{DirtyOptions, EventGenerator, GeneratedCounts, GeneratedRecord};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::error::RDKafkaErrorCode;
 use solutions::kafka_parquet::{self, PARTITION_COLUMNS, PipelineConfig, PipelineCounts};
+use solutions::mock;
 use tracing::info;
 
 #[derive(Parser, Debug)]
@@ -93,14 +92,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (output, checkpoint) = folders(&args)?;
     // The mock cluster lives as long as this function.
     let mut mock = None;
-    let bootstrap = if args.bootstrap == "mock" {
-        let cluster = MockCluster::new(1).context("starting the mock cluster")?;
-        cluster.create_topic(&args.topic, 3, 1)?;
-        cluster.create_topic(&args.dlq, 1, 1)?;
+    let bootstrap = if mock::wanted(&args.bootstrap) {
+        let (records, counts) = demo_events(args.demo_events)?;
+        let topics = [(args.topic.as_str(), 3), (&args.dlq, 1)];
+        let (cluster, sent) = mock::start(&topics, &args.topic, &records).await?;
         let bootstrap = cluster.bootstrap_servers();
-        info!(%bootstrap, "mock cluster started");
-        let counts = produce_demo_events(&bootstrap, &args.topic, args.demo_events).await?;
-        info!(?counts, "demo events produced");
+        info!(%bootstrap, sent, ?counts, "mock cluster started with demo events");
         mock = Some(cluster);
         bootstrap
     } else {
@@ -248,17 +245,8 @@ async fn create_topic_if_missing(bootstrap: &str, topic: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Fills `topic` with generated orders: 2 % invalid, 1 % malformed.
-async fn produce_demo_events(
-    bootstrap: &str,
-    topic: &str,
-    count: usize,
-) -> anyhow::Result<GeneratedCounts> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .create()
-        .context("creating the demo producer")?;
+/// The demo orders of `--bootstrap mock` (2 % invalid, 1 % malformed) and their counts.
+fn demo_events(count: usize) -> anyhow::Result<(Vec<GeneratedRecord>, GeneratedCounts)> {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-25T13:30:00Z")?.to_utc();
     let dirty = DirtyOptions {
         late_fraction: 0.0,
@@ -268,45 +256,7 @@ async fn produce_demo_events(
     // 10 events per second of event time: 20,000 events span about half an hour.
     let mut generator = EventGenerator::new(7, start, 10.0, dirty)?;
     let records = generator.generate(count);
-    // Every send in flight at once; when librdkafka's queue is full, wait for the oldest.
-    let mut in_flight = std::collections::VecDeque::new();
-    for r in &records {
-        let mut record = FutureRecord::<str, [u8]>::to(topic).payload(&r.payload);
-        if let Some(key) = &r.key {
-            record = record.key(key.as_str());
-        }
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    in_flight.push_back(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    let oldest = in_flight
-                        .pop_front()
-                        .context("queue full, nothing in flight")?;
-                    delivered(oldest.await)?;
-                }
-                Err((e, _)) => return Err(e).context("queueing a demo event"),
-            }
-        }
-    }
-    for delivery in in_flight {
-        delivered(delivery.await)?;
-    }
-    producer.flush(Duration::from_secs(10))?;
-    Ok(generator.counts())
-}
-
-fn delivered<E: std::error::Error + Send + Sync + 'static>(
-    result: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>,
-) -> anyhow::Result<()> {
-    result
-        .context("a demo event was not delivered: the producer went away")?
-        .map(|_| ())
-        .map_err(|(e, _)| e)
-        .context("producing a demo event")
+    Ok((records, generator.counts()))
 }
 
 /// Prints what a reader of the lake sees.

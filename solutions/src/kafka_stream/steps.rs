@@ -1,7 +1,7 @@
 //! Steps 1 to 7 of `katas/kafka_stream_kata`, with the kata's signatures: the answers
 //! the step tests grade.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -27,10 +27,8 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
-/// Length of a tumbling window: 5 minutes, in milliseconds.
-pub const WINDOW_MS: i64 = 5 * 60 * 1000;
-/// How far the watermark trails the latest event time: 10 minutes, in milliseconds.
-pub const WATERMARK_DELAY_MS: i64 = 10 * 60 * 1000;
+// The contract's constants and types, shared with the kata (one copy, in fixtures).
+pub use fixtures::events::{Malformed, WATERMARK_DELAY_MS, WINDOW_MS, WindowState, WindowTotals};
 
 /// How every timestamp of the output is written: ISO-8601 UTC with milliseconds,
 /// like the events' own `timestamp` (and Spark's `to_json`).
@@ -121,13 +119,6 @@ pub async fn read_micro_batch(
 // ---------------------------------------------------------------------------------
 // Step 3: JSON -> Arrow, with the explicit schema
 // ---------------------------------------------------------------------------------
-
-/// A payload that step 3 could not read with the schema: its index in the input and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed {
-    pub index: usize,
-    pub reason: String,
-}
 
 /// The schema of the parsed orders: the shared event schema, with `timestamp` as a
 /// `Timestamp(Millisecond, "UTC")`.
@@ -413,17 +404,6 @@ pub(super) fn event_times(orders: &RecordBatch) -> Result<&TimestampMillisecondA
 // ---------------------------------------------------------------------------------
 // Step 5: tumbling windows with state
 // ---------------------------------------------------------------------------------
-
-/// The running totals of one open window for one category.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct WindowTotals {
-    pub order_count: i64,
-    pub total_amount: f64,
-}
-
-/// The state kept between micro-batches: the open windows, keyed by (window start in
-/// milliseconds since the epoch, category).
-pub type WindowState = BTreeMap<(i64, String), WindowTotals>;
 
 /// The schema of the window aggregates (step 5's output, step 6's input).
 pub fn window_aggregates_schema() -> SchemaRef {

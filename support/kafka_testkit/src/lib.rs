@@ -2,13 +2,14 @@
 //! those tests need around it (topics, producing known records, consuming with a
 //! deadline, reading committed offsets).
 //!
-//! The broker is chosen once per test process ([`broker`]), in this order:
+//! The broker is chosen once per test process ([`broker`]) by the rule of the
+//! `kafka_choice` crate, which the launcher describes with the same words:
 //! 1. `KAFKA_BOOTSTRAP_SERVERS` if set: a broker you started (`scripts/kafka-local up`,
 //!    `docker compose up -d`, CI). It is checked with a metadata request; a broker
 //!    that is down fails every test within seconds with a message saying what to do.
 //! 2. A testcontainers Apache Kafka (KRaft, image tag [`KAFKA_IMAGE_TAG`]) when a
-//!    Docker daemon answers a ping within [`DOCKER_PING_TIMEOUT`] (the Docker path is
-//!    written but untested here: this machine has a Docker client and no engine).
+//!    Docker daemon answers a ping within [`DOCKER_PING_TIMEOUT`] (the Docker path has
+//!    not been run against a Docker engine yet).
 //! 3. librdkafka's embedded mock cluster (`rdkafka::mocking::MockCluster`): no
 //!    install, no network, in the test process.
 //!
@@ -17,9 +18,8 @@
 //! Every test uses its own topics and group ids ([`unique_name`]), so tests of one
 //! process share the broker without seeing each other's data and need no serialising.
 //!
-//! The API is the one issue 4 asked for, plus [`Broker::connect`] (an external broker
-//! at an address, checked), [`Broker::start_mock`], [`Broker::start_docker`] and
-//! [`Broker::consumer_config`]. One behaviour differs from the first sketch:
+//! Besides [`broker`]: [`Broker::connect`] (an external broker at an address, checked),
+//! [`Broker::start_mock`], [`Broker::start_docker`] and [`Broker::consumer_config`].
 //! [`Broker::consume`] assigns the partitions instead of subscribing (no 3 s group
 //! join), and unassigns before the consumer drops.
 //!
@@ -55,7 +55,6 @@
 //!   [`Broker::produce`] keeps every send in flight and awaits them at the end (0.5 s).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -74,36 +73,14 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{OnceCell, oneshot};
 
-/// The Apache Kafka image tag used on the Docker path (`apache/kafka`, the JVM image,
-/// the same as docker-compose.yml and scripts/kafka-local).
-pub const KAFKA_IMAGE_TAG: &str = "4.4.0";
-/// How long the Docker daemon has to answer `GET /_ping` before we fall through.
-pub const DOCKER_PING_TIMEOUT: Duration = Duration::from_millis(500);
+pub mod steps;
+
+pub use kafka_choice::{BrokerKind, DOCKER_PING_TIMEOUT, KAFKA_IMAGE_TAG};
+
 /// How long a broker has to answer the first metadata request.
 pub const BROKER_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a created topic has to appear in the metadata.
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Which kind of broker the tests run against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BrokerKind {
-    /// An external broker named by `KAFKA_BOOTSTRAP_SERVERS`.
-    Env,
-    /// An Apache Kafka container started with testcontainers.
-    Docker,
-    /// librdkafka's embedded mock cluster.
-    Mock,
-}
-
-impl fmt::Display for BrokerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BrokerKind::Env => "env",
-            BrokerKind::Docker => "docker",
-            BrokerKind::Mock => "mock",
-        })
-    }
-}
 
 /// A running broker and what keeps it alive.
 pub struct Broker {
@@ -153,32 +130,12 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 async fn choose_broker() -> anyhow::Result<Broker> {
-    let env_servers = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-        .ok()
-        .filter(|s| !s.trim().is_empty());
-    let forced = std::env::var("KATA_KAFKA")
-        .ok()
-        .filter(|s| !s.trim().is_empty());
-    match forced.as_deref().map(str::trim) {
-        Some("env") => {
-            let servers = env_servers.context(
-                "KATA_KAFKA=env but KAFKA_BOOTSTRAP_SERVERS is not set: \
-                 set it to your broker, e.g. KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092",
-            )?;
-            Broker::connect(&servers).await
-        }
-        Some("docker") => Broker::start_docker().await,
-        Some("mock") => Broker::start_mock(),
-        Some(other) => bail!("KATA_KAFKA={other}: expected env, docker or mock"),
-        None => {
-            if let Some(servers) = env_servers {
-                Broker::connect(&servers).await
-            } else if docker_answers(DOCKER_PING_TIMEOUT) {
-                Broker::start_docker().await
-            } else {
-                Broker::start_mock()
-            }
-        }
+    let choice = kafka_choice::choose()?;
+    match (choice.kind, &choice.servers) {
+        (BrokerKind::Env, Some(servers)) => Broker::connect(servers).await,
+        (BrokerKind::Env, None) => bail!("{}", choice.describe()),
+        (BrokerKind::Docker, _) => Broker::start_docker().await,
+        (BrokerKind::Mock, _) => Broker::start_mock(),
     }
 }
 
@@ -637,43 +594,6 @@ struct MockRequest {
     reply: oneshot::Sender<Result<(), String>>,
 }
 
-/// Whether a Docker daemon answers `GET /_ping` within `timeout` (DOCKER_HOST's
-/// `unix://` or `tcp://` address, else `/var/run/docker.sock`). Only a quick socket
-/// exchange: with no daemon it returns false at once.
-fn docker_answers(timeout: Duration) -> bool {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-    if let Some(addr) = host.strip_prefix("tcp://") {
-        use std::net::ToSocketAddrs;
-        let Some(addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
-            return false;
-        };
-        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
-        docker_ping(&mut stream).unwrap_or(false)
-    } else {
-        let path = host
-            .strip_prefix("unix://")
-            .unwrap_or("/var/run/docker.sock");
-        let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
-        docker_ping(&mut stream).unwrap_or(false)
-    }
-}
-
-fn docker_ping(stream: &mut (impl std::io::Read + std::io::Write)) -> std::io::Result<bool> {
-    stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")?;
-    let mut response = [0u8; 64];
-    let n = stream.read(&mut response)?;
-    let head = String::from_utf8_lossy(&response[..n]);
-    Ok(head.starts_with("HTTP/1.") && head.contains(" 200"))
-}
-
 mod docker {
     //! The testcontainers path: a thread that owns the container and removes it at exit.
 
@@ -764,30 +684,5 @@ mod docker {
                 let _ = done.send(());
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_docker_check_is_quick_whatever_the_answer() {
-        let started = Instant::now();
-        let _ = docker_answers(DOCKER_PING_TIMEOUT);
-        assert!(
-            started.elapsed() < DOCKER_PING_TIMEOUT * 3,
-            "docker check took {:?}",
-            started.elapsed()
-        );
-    }
-
-    #[test]
-    fn broker_kinds_print_as_kata_kafka_values() {
-        let names: Vec<String> = [BrokerKind::Env, BrokerKind::Docker, BrokerKind::Mock]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(names, ["env", "docker", "mock"]);
     }
 }
