@@ -317,14 +317,7 @@ async fn step_05_aggregate() {
     // processed_at last; its type is checked below (any spelling of UTC).
     assert_columns(
         "output columns",
-        &[
-            ("customer_id", DataType::Utf8),
-            ("name", DataType::Utf8),
-            ("city", DataType::Utf8),
-            ("total_sales", DataType::Decimal128(20, 2)),
-            ("order_count", DataType::Int64),
-            ("avg_order_value", DataType::Decimal128(14, 6)),
-        ],
+        &fixtures::batch::summary_columns()[..6],
         &first_columns(&summary, 6),
     );
     let names: Vec<&str> = summary

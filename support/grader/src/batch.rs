@@ -37,6 +37,7 @@ use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::prelude::*;
 use fixtures::batch::{BatchCounts, BatchOptions, CUSTOMERS_HEADER, ORDERS_HEADER};
 use solutions::batch as reference;
+use solutions::batch::drop_nulls;
 
 use crate::program::Run;
 use crate::verdict::{side_by_side, thousands};
@@ -59,19 +60,7 @@ const SAMPLE: usize = 3;
 
 /// The output's columns and types, as step 5 states them.
 fn contract() -> [(&'static str, DataType); 7] {
-    [
-        ("customer_id", DataType::Utf8),
-        ("name", DataType::Utf8),
-        ("city", DataType::Utf8),
-        ("total_sales", DataType::Decimal128(20, 2)),
-        ("order_count", DataType::Int64),
-        ("avg_order_value", DataType::Decimal128(14, 6)),
-        ("processed_at", utc_nanos()),
-    ]
-}
-
-fn utc_nanos() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into()))
+    fixtures::batch::summary_columns()
 }
 
 /// The columns compared value for value (processed_at is checked on its own).
@@ -401,18 +390,6 @@ async fn load(seed: u64, data_seed: u64, counts: BatchCounts, dir: &Path) -> any
         facts,
         reference,
     })
-}
-
-/// Spark: `df.dropna()`.
-fn drop_nulls(df: DataFrame) -> datafusion::error::Result<DataFrame> {
-    let no_nulls = df
-        .schema()
-        .columns()
-        .into_iter()
-        .map(|c| col(c).is_not_null())
-        .reduce(Expr::and)
-        .unwrap_or(lit(true));
-    df.filter(no_nulls)
 }
 
 /// A copy of orders.csv with a malformed amount in its middle; returns its line number.
