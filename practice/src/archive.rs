@@ -186,6 +186,8 @@ pub fn end_attempt(
         resumed: a.resumed,
         gradings: a.gradings,
         archive: None,
+        failed_runs: a.failed_runs.clone(),
+        drill: a.drill.clone(),
     };
     let dir = archive(ctx, kata, a.mode.as_str(), Some(&entry))?;
     entry.archive = Some(dir.clone());

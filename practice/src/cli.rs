@@ -21,6 +21,7 @@ Examples:
   cargo practice kafka -m interview       the limit counts down, no hints, press g to be graded
   cargo practice parquet -m reference     run the reference pipeline and show its output
   cargo practice grade batch              grade your blank program on fresh data
+  cargo practice drill batch              your weakest steps only, timed; the rest is your own code
   cargo practice status                   attempt in progress, levels, modified katas
   cargo practice history --kata batch     attempts, chart against target/expert, bests, levels
   cargo practice hint batch 3             the hint for step 3 (guided mode)
@@ -149,6 +150,22 @@ Examples:
         /// Prove the kata is unsolved: every step test fails on its own todo!() (exit 1 otherwise)
         #[arg(long)]
         pristine: bool,
+    },
+    /// A timed attempt on your 1–3 weakest steps; the other steps hold your own archived code
+    #[command(
+        after_help = "The weakest steps, over your last 5 attempts on the step file: the slowest \
+own times (a step's split minus the previous split) against the step's share of the target time, \
+plus the runs in which the step failed and the hints shown for it. Only they are todo!(); every other \
+step holds your code from the latest archived attempt in which it passed. Timed, no hints, recorded \
+as a drill: drills do not count for levels or bests. Without a kata: the kata with the weakest step.
+
+Examples:
+  cargo practice drill
+  cargo practice drill batch"
+    )]
+    Drill {
+        /// The kata (default: the one with the weakest step)
+        kata: Option<String>,
     },
     /// Go on with the paused attempt (Ctrl-C or p paused it)
     #[command(after_help = "Examples:\n  cargo practice resume")]

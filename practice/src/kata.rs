@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 /// Names the launcher keeps for its own commands: a kata cannot take them.
 pub const RESERVED: &[&str] = &[
-    "status", "history", "hint", "reset", "solution", "grade", "check", "resume", "guide", "help",
+    "status", "history", "hint", "drill", "reset", "solution", "grade", "check", "resume", "guide",
+    "help",
 ];
 
 const DEFAULT_STEP_TIMEOUT_S: u64 = 60;

@@ -3,6 +3,7 @@
 mod archive;
 mod cli;
 mod commands;
+mod drill;
 mod git;
 mod grade;
 mod kata;
@@ -182,6 +183,10 @@ fn run() -> Result<ExitCode> {
             all,
             pristine,
         }) => commands::check::run(&ctx, kata.as_deref(), all, pristine),
+        Some(Cmd::Drill { kata }) => {
+            let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
+            commands::drill::run(&ctx, kata.as_deref(), p.as_mut())
+        }
         Some(Cmd::Resume) => start::resume_command(&ctx),
         Some(Cmd::Guide) => {
             commands::guide::run(&ctx.catalog.katas);

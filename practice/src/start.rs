@@ -35,11 +35,26 @@ pub fn start(
     if mode == Mode::Reference {
         return crate::reference::run(ctx, kata);
     }
+    let file = practice_file(kata, mode, steps);
+    if let Some(code) = settle_current(ctx, kata, mode, file, p)? {
+        return Ok(code);
+    }
+    new_attempt(ctx, kata, mode, file, p)
+}
+
+/// An attempt in progress is resumed (`Some`: the session's exit), abandoned or kept
+/// paused (`Some`: nothing to start); `None`: go on and start the new one.
+pub fn settle_current(
+    ctx: &Ctx,
+    kata: &Kata,
+    mode: Mode,
+    file: PracticeFile,
+    p: &mut dyn Prompt,
+) -> Result<Option<ExitCode>> {
     if let Some(a) = ctx.practice.load_current()? {
         refuse_if_live(&a)?;
         let other = ctx.catalog.get(&a.kata)?;
         let what = describe(&a);
-        let file = practice_file(kata, mode, steps);
         let items = if a.kata == kata.name && a.mode == mode && a.file == file {
             vec![
                 Item::new("resume", format!("Resume it ({what})")),
@@ -65,7 +80,7 @@ pub fn start(
             ]
         };
         match p.select(&format!("An attempt is in progress: {what}."), &items)? {
-            Some(0) => return resume_attempt(ctx, a),
+            Some(0) => return resume_attempt(ctx, a).map(Some),
             Some(1) => {
                 let ended = archive::end_attempt(
                     ctx,
@@ -79,11 +94,11 @@ pub fn start(
             }
             _ => {
                 println!("Nothing started; the attempt stays paused.");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Some(ExitCode::SUCCESS));
             }
         }
     }
-    new_attempt(ctx, kata, mode, practice_file(kata, mode, steps), p)
+    Ok(None)
 }
 
 fn describe(a: &Attempt) -> String {
@@ -130,6 +145,18 @@ fn new_attempt(
     file: PracticeFile,
     p: &mut dyn Prompt,
 ) -> Result<ExitCode> {
+    if !ready_kata(ctx, kata, mode, p)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if file == PracticeFile::Program {
+        prepare_program(ctx, kata)?;
+    }
+    session::run(ctx, kata, Attempt::new(&kata.name, mode, file))
+}
+
+/// Changes made to the kata outside an attempt are archived first (or, in guided mode,
+/// kept if the learner says so); `false`: the learner cancelled, nothing was started.
+pub fn ready_kata(ctx: &Ctx, kata: &Kata, mode: Mode, p: &mut dyn Prompt) -> Result<bool> {
     match git::not_a_checkout(&ctx.repo) {
         Some(why) => println!(
             "Note: {why}; at the end the attempt is archived but the kata cannot be restored from git."
@@ -167,16 +194,13 @@ fn new_attempt(
                     Some("keep") => {}
                     _ => {
                         println!("Nothing started.");
-                        return Ok(ExitCode::SUCCESS);
+                        return Ok(false);
                     }
                 }
             }
         }
     }
-    if file == PracticeFile::Program {
-        prepare_program(ctx, kata)?;
-    }
-    session::run(ctx, kata, Attempt::new(&kata.name, mode, file))
+    Ok(true)
 }
 
 pub fn resume_attempt(ctx: &Ctx, a: Attempt) -> Result<ExitCode> {

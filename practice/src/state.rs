@@ -19,6 +19,10 @@ pub enum Mode {
     Interview,
     /// Run the reference pipeline and show its output.
     Reference,
+    /// The weakest steps only (`cargo practice drill`): timed like `timed --steps`, the
+    /// other steps hold the learner's own archived code. Never counts for levels.
+    #[value(skip)]
+    Drill,
 }
 
 impl Mode {
@@ -28,6 +32,7 @@ impl Mode {
             Mode::Timed => "timed",
             Mode::Interview => "interview",
             Mode::Reference => "reference",
+            Mode::Drill => "drill",
         }
     }
 }
@@ -114,6 +119,13 @@ pub struct Attempt {
     /// its later runs, so that a step that loops is stopped soon.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub times: BTreeMap<String, f64>,
+    /// Test runs in which each step (1-based) failed, crashed or got stuck (a `todo!()`
+    /// is not a failure).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_runs: BTreeMap<usize, u32>,
+    /// A drill: the steps (1-based) left `todo!()`; only their splits are taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drill: Vec<usize>,
 }
 
 impl Attempt {
@@ -132,6 +144,8 @@ impl Attempt {
             pid: None,
             last_run: None,
             times: BTreeMap::new(),
+            failed_runs: BTreeMap::new(),
+            drill: Vec::new(),
         }
     }
 
@@ -180,6 +194,12 @@ pub struct Entry {
     /// Where the practice file was archived, relative to the repository root.
     #[serde(default)]
     pub archive: Option<String>,
+    /// See `Attempt::failed_runs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_runs: BTreeMap<usize, u32>,
+    /// See `Attempt::drill`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drill: Vec<usize>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -355,6 +375,8 @@ mod tests {
             resumed: 0,
             gradings: 0,
             archive: None,
+            failed_runs: BTreeMap::new(),
+            drill: vec![],
         })
         .unwrap();
         assert_eq!(p.load_history().unwrap().attempts.len(), 1);

@@ -113,7 +113,8 @@ pub fn render(katas: &[Kata], h: &History, only: Option<&str>, last: usize) -> S
 pub fn bests(mine: &[&Entry]) -> String {
     let best = |m: Option<Mode>| {
         mine.iter()
-            .filter(|e| e.result == AttemptResult::Passed && m.is_none_or(|m| e.mode == m))
+            .filter(|e| e.result == AttemptResult::Passed && e.mode != Mode::Drill)
+            .filter(|e| m.is_none_or(|m| e.mode == m))
             .min_by(|a, b| a.duration_s.total_cmp(&b.duration_s))
     };
     let Some(top) = best(None) else {

@@ -2,6 +2,7 @@
 //! `menu`, starting a mode in `start`).
 
 pub mod check;
+pub mod drill;
 pub mod grade;
 pub mod guide;
 pub mod hint;

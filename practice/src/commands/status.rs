@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::grade::broker_line;
 use crate::levels::{self, Level};
-use crate::state::{AttemptResult, Entry, clock};
+use crate::state::{AttemptResult, Entry, Mode, clock};
 use crate::{Ctx, archive, git};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
@@ -98,7 +98,7 @@ pub fn render(ctx: &Ctx) -> Result<String> {
         };
         let best = mine
             .iter()
-            .filter(|e| e.result == AttemptResult::Passed)
+            .filter(|e| e.result == AttemptResult::Passed && e.mode != Mode::Drill)
             .min_by(|a, b| a.duration_s.total_cmp(&b.duration_s))
             .map(|e| format!("{} {}", clock(e.duration_s), e.mode.as_str()))
             .unwrap_or_else(|| "—".to_string());
@@ -138,6 +138,21 @@ pub fn render(ctx: &Ctx) -> Result<String> {
         let _ = writeln!(s, "  ! {p}");
     }
     let _ = writeln!(s, "  attempts = passed/all");
+    let mut weak_lines = Vec::new();
+    for k in &ctx.catalog.katas {
+        let weak = crate::drill::weakest(k, &history.attempts);
+        if !weak.is_empty() {
+            let list: Vec<String> = weak.iter().map(|w| w.short(k)).collect();
+            weak_lines.push(format!("  {:<8}  {}", k.name, list.join(", ")));
+        }
+    }
+    if !weak_lines.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWeakest steps (drill them: `cargo practice drill <kata>`)\n{}",
+            weak_lines.join("\n")
+        );
+    }
     if let Some(sg) = suggestion {
         let _ = writeln!(s, "\nSuggested next: {sg}");
     }

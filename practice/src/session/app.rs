@@ -330,13 +330,21 @@ impl<'a> App<'a> {
 
     fn record_splits(&mut self, report: &Report, at_s: f64) {
         for v in report.verdicts() {
-            if v.status == Status::Passed && !self.attempt.splits.iter().any(|s| s.test == v.test) {
-                let step = self
-                    .kata
-                    .steps
-                    .iter()
-                    .position(|s| s.test == v.test)
-                    .map_or(0, |i| i + 1);
+            let step = self
+                .kata
+                .steps
+                .iter()
+                .position(|s| s.test == v.test)
+                .map_or(0, |i| i + 1);
+            if step > 0 && matches!(v.status, Status::Failed | Status::Stuck | Status::Crashed) {
+                *self.attempt.failed_runs.entry(step).or_default() += 1;
+            }
+            // A drill times only its own steps: the others were handed over passing.
+            let drilled = self.attempt.mode != Mode::Drill || self.attempt.drill.contains(&step);
+            if v.status == Status::Passed
+                && drilled
+                && !self.attempt.splits.iter().any(|s| s.test == v.test)
+            {
                 self.attempt.splits.push(Split {
                     step,
                     test: v.test.clone(),

@@ -80,6 +80,11 @@ pub fn intro(app: &App) -> String {
             clock(k.target_s()),
             clock(k.expert_s())
         ),
+        Mode::Drill => format!(
+            "A drill of {}: only they are todo!(); the other steps hold your own last passing code. \
+             The clock runs; each drilled step's split is taken when it first passes. No hints.",
+            drilled(k, &a.drill)
+        ),
         _ => format!(
             "You have {}. No hints. Press g when you are done: your program is built and graded end to end on fresh data, as an interviewer would run it; you may grade as often as you like.",
             clock(k.limit_s()),
@@ -171,6 +176,11 @@ pub fn status_line(app: &App) -> String {
             vs("target", k.target_s()),
             vs("expert", k.expert_s()),
         ),
+        Mode::Drill => format!(
+            "⏱ {} · drill of {} · {g}/{n} green{busy} · {keys}",
+            clock(t),
+            drilled(k, &app.attempt.drill)
+        ),
         _ => format!(
             "⏳ {} left of {}{busy} · {keys}",
             clock(k.limit_s() - t),
@@ -184,7 +194,7 @@ pub fn run_report(app: &App, report: &Report, at_s: Option<f64>) -> String {
     let k = app.kata;
     let note = match app.attempt.mode {
         Mode::Guided => Some(" (h for a hint)"),
-        Mode::Timed => Some(""),
+        Mode::Timed | Mode::Drill => Some(""),
         _ => None,
     };
     let mut s = String::new();
@@ -476,6 +486,18 @@ fn unquote(item: &str) -> Option<String> {
 
 /// How an ended attempt went: the verdict, against the target and expert times, the
 /// splits, personal best and level.
+/// `step 2 (greet), step 3 (total)`.
+pub fn drilled(kata: &Kata, steps: &[usize]) -> String {
+    let names: Vec<String> = steps
+        .iter()
+        .map(|&n| match kata.steps.get(n.wrapping_sub(1)) {
+            Some(s) => format!("step {n} ({})", s.function.as_deref().unwrap_or(&s.title)),
+            None => format!("step {n}"),
+        })
+        .collect();
+    names.join(", ")
+}
+
 pub fn summary(kata: &Kata, e: &Entry, before: Option<&History>) -> String {
     let mut s = String::new();
     let t = e.duration_s;
@@ -498,6 +520,9 @@ pub fn summary(kata: &Kata, e: &Entry, before: Option<&History>) -> String {
     );
     if e.result != AttemptResult::Passed {
         return s;
+    }
+    if e.mode == Mode::Drill {
+        return s + &drill_summary(kata, e);
     }
     let vs = |goal: f64| {
         if t <= goal {
@@ -549,6 +574,24 @@ pub fn summary(kata: &Kata, e: &Entry, before: Option<&History>) -> String {
         let _ = writeln!(s, "  Next level — {n}");
     }
     s
+}
+
+/// A passed drill: each drilled step's own time against its share of the target.
+fn drill_summary(kata: &Kata, e: &Entry) -> String {
+    let share = crate::drill::share_s(kata);
+    let own = crate::drill::own_times(e);
+    let list: Vec<String> = own
+        .iter()
+        .map(|(step, t)| format!("step {step} {} (share {})", clock(*t), clock(share)))
+        .collect();
+    format!(
+        "  drilled: {} · drills do not count for levels or bests\n",
+        if list.is_empty() {
+            "no split".to_string()
+        } else {
+            list.join(" · ")
+        }
+    )
 }
 
 #[cfg(test)]
