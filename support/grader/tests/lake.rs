@@ -118,7 +118,9 @@ async fn file_names_that_change_between_runs_fail_under_kills() {
             "format!(\"part-{batch_id:06}.parquet\")",
             "format!(\"part-{batch_id:06}-{}.parquet\", std::process::id())",
         )],
-        &with_chaos(3),
+        // Six kills: two aimed at a finished file, two just after any file, so that one
+        // lands between a batch's files and its checkpoint even on a loaded machine.
+        &with_chaos(6),
     )
     .await;
     assert_fails_with(&verdict, "chaos", "after the kills");
