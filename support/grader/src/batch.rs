@@ -28,7 +28,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampNanosecondType};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::JoinType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
@@ -40,7 +39,7 @@ use solutions::batch as reference;
 use solutions::batch::drop_nulls;
 
 use crate::program::Run;
-use crate::verdict::{side_by_side, thousands};
+use crate::verdict::{side_by_side, text_table, thousands};
 use crate::{Check, Options, Program, Verdict};
 
 /// The size of the fresh data: every kind of dirt shows, and a verdict takes seconds.
@@ -1208,10 +1207,7 @@ impl View<'_> {
             }
         }
         let names: Vec<&str> = columns.iter().map(|&c| self.columns[c]).collect();
-        let (Ok(expected), Ok(actual)) = (text_table(&names, &left), text_table(&names, &right))
-        else {
-            return String::new();
-        };
+        let (expected, actual) = (text_table(&names, &left), text_table(&names, &right));
         format!(
             "{title}: {} of {}\n{}\n",
             shown.len(),
@@ -1233,19 +1229,6 @@ fn cells(row: Option<&Row>, key: &Key, columns: &[usize]) -> Vec<String> {
             (None, _) => String::new(),
         })
         .collect()
-}
-
-fn text_table(names: &[&str], rows: &[Vec<String>]) -> anyhow::Result<String> {
-    let columns: Vec<(&str, ArrayRef)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let values: StringArray = rows.iter().map(|r| Some(r[i].as_str())).collect();
-            (*name, Arc::new(values) as ArrayRef)
-        })
-        .collect();
-    let batch = RecordBatch::try_from_iter(columns)?;
-    Ok(pretty_format_batches(&[batch])?.to_string())
 }
 
 // ── The other checks ───────────────────────────────────────────────────────────────

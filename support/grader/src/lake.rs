@@ -26,17 +26,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float64Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
+    DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
 use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, OrderEvent, RecordKind};
@@ -49,7 +47,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::program::{Run, Running};
-use crate::verdict::{side_by_side, thousands};
+use crate::verdict::{side_by_side, text_table, thousands};
 use crate::{Check, Options, Program, Verdict};
 
 /// Partitions of the input topic.
@@ -1025,13 +1023,11 @@ fn same_type(expected: &DataType, actual: &DataType) -> bool {
 }
 
 fn columns_table(columns: &[(String, DataType)]) -> String {
-    table(
-        &["column", "type"],
-        columns
-            .iter()
-            .map(|(n, t)| vec![n.clone(), t.to_string()])
-            .collect(),
-    )
+    let rows: Vec<Vec<String>> = columns
+        .iter()
+        .map(|(n, t)| vec![n.clone(), t.to_string()])
+        .collect();
+    text_table(&["column", "type"], &rows)
 }
 
 /// The first file where a column named in `of_interest` is missing or of another type:
@@ -1175,7 +1171,10 @@ fn parse_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
                 sample.len()
             ),
         )
-        .with_detail(side_by_side(&table(&columns, want), &table(&columns, got)));
+        .with_detail(side_by_side(
+            &text_table(&columns, &want),
+            &text_table(&columns, &got),
+        ));
     }
     let checked = expected.rows.len() - found.missing.len();
     Check::pass(
@@ -1209,7 +1208,7 @@ fn event_time_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
     if !found.wrong_time.is_empty() {
         let sample: Vec<&(String, usize)> = found.wrong_time.iter().take(SAMPLE).collect();
         let header = ["order_id", "timestamp", "event_time"];
-        let want = sample
+        let want: Vec<Vec<String>> = sample
             .iter()
             .map(|(id, _)| {
                 let w = &expected.rows[id];
@@ -1220,7 +1219,7 @@ fn event_time_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
                 ]
             })
             .collect();
-        let got = sample
+        let got: Vec<Vec<String>> = sample
             .iter()
             .map(|(id, i)| {
                 let w = &expected.rows[id];
@@ -1239,7 +1238,7 @@ fn event_time_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
                 sample.len()
             ),
         )
-        .with_detail(side_by_side(&table(&header, want), &table(&header, got)));
+        .with_detail(side_by_side(&text_table(&header, &want), &text_table(&header, &got)));
     }
     Check::pass(
         STEP,
@@ -1307,7 +1306,7 @@ fn partition_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
     let sample_table = |rows: &[(String, usize)]| {
         let header = ["order_id", "event_time", "folder"];
         let sample: Vec<&(String, usize)> = rows.iter().take(SAMPLE).collect();
-        let want = sample
+        let want: Vec<Vec<String>> = sample
             .iter()
             .map(|(id, _)| {
                 let w = &expected.rows[id];
@@ -1318,7 +1317,7 @@ fn partition_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
                 ]
             })
             .collect();
-        let got = sample
+        let got: Vec<Vec<String>> = sample
             .iter()
             .map(|(id, i)| {
                 let w = &expected.rows[id];
@@ -1329,7 +1328,7 @@ fn partition_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
                 ]
             })
             .collect();
-        side_by_side(&table(&header, want), &table(&header, got))
+        side_by_side(&text_table(&header, &want), &text_table(&header, &got))
     };
     if let Some(problem) = layout_problem(lake) {
         return Check::fail(STEP, problem).with_detail(sample_table(&found.wrong_folder));
@@ -1390,7 +1389,7 @@ fn filter_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
         .map(|(why, n)| format!("{n} {why}"))
         .collect();
     let header = ["order_id", "customer_id", "amount", "why it is invalid"];
-    let rows = found
+    let rows: Vec<Vec<String>> = found
         .kept
         .iter()
         .take(SAMPLE)
@@ -1413,7 +1412,7 @@ fn filter_check(lake: &Lake, found: &Found, expected: &Expected) -> Check {
             found.kept.len().min(SAMPLE)
         ),
     )
-    .with_detail(table(&header, rows))
+    .with_detail(text_table(&header, &rows))
 }
 
 fn dead_letter_check(letters: &DeadLetters, expected: &Expected, killed: bool) -> Check {
@@ -1486,7 +1485,7 @@ fn dead_letter_check(letters: &DeadLetters, expected: &Expected, killed: bool) -
     };
     let mut detail = String::new();
     if !letters.missing.is_empty() {
-        let rows = letters
+        let rows: Vec<Vec<String>> = letters
             .missing
             .iter()
             .take(SAMPLE)
@@ -1496,12 +1495,12 @@ fn dead_letter_check(letters: &DeadLetters, expected: &Expected, killed: bool) -
             detail,
             "missing ({} shown):\n{}",
             letters.missing.len().min(SAMPLE),
-            table(&header, rows)
+            text_table(&header, &rows)
         );
     }
     if !letters.twice.is_empty() && !killed {
         let header = ["partition", "offset", "why", "times"];
-        let rows = letters
+        let rows: Vec<Vec<String>> = letters
             .twice
             .iter()
             .take(SAMPLE)
@@ -1515,7 +1514,7 @@ fn dead_letter_check(letters: &DeadLetters, expected: &Expected, killed: bool) -
             detail,
             "\nmore than once ({} shown):\n{}",
             letters.twice.len().min(SAMPLE),
-            table(&header, rows)
+            text_table(&header, &rows)
         );
     }
     Check::fail(STEP, problems.join("; ")).with_detail(detail)
@@ -1570,7 +1569,7 @@ fn write_check(lake: &Lake, found: &Found, expected: &Expected, when: &str) -> C
             thousands(expected.rows.len() as u64)
         ));
         let header = ["order_id", "partition", "offset", "event_time"];
-        let rows = found
+        let rows: Vec<Vec<String>> = found
             .missing
             .iter()
             .take(SAMPLE)
@@ -1588,7 +1587,7 @@ fn write_check(lake: &Lake, found: &Found, expected: &Expected, when: &str) -> C
             detail,
             "missing ({} shown):\n{}\n",
             found.missing.len().min(SAMPLE),
-            table(&header, rows)
+            text_table(&header, &rows)
         );
     }
     if !found.twice.is_empty() {
@@ -1658,7 +1657,7 @@ fn twice_table(lake: &Lake, found: &Found, expected: &Expected) -> String {
         }
     };
     let sample: Vec<&String> = found.twice.iter().take(SAMPLE).collect();
-    let want = sample
+    let want: Vec<Vec<String>> = sample
         .iter()
         .map(|id| {
             vec![
@@ -1668,7 +1667,7 @@ fn twice_table(lake: &Lake, found: &Found, expected: &Expected) -> String {
             ]
         })
         .collect();
-    let got = sample
+    let got: Vec<Vec<String>> = sample
         .iter()
         .map(|id| {
             vec![
@@ -1678,7 +1677,7 @@ fn twice_table(lake: &Lake, found: &Found, expected: &Expected) -> String {
             ]
         })
         .collect();
-    side_by_side(&table(&header, want), &table(&header, got))
+    side_by_side(&text_table(&header, &want), &text_table(&header, &got))
 }
 
 fn show_offsets(offsets: &BTreeMap<i32, i64>) -> String {
@@ -2103,26 +2102,6 @@ fn files_in(dir: &Path) -> BTreeSet<PathBuf> {
 }
 
 // ------------------------------------------------------------------ tables
-
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let columns: Vec<ArrayRef> = (0..header.len())
-        .map(|c| {
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.get(c).cloned().unwrap_or_default()),
-            )) as ArrayRef
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(
-        header
-            .iter()
-            .map(|h| Field::new(*h, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ));
-    RecordBatch::try_new(schema, columns)
-        .ok()
-        .and_then(|b| pretty_format_batches(&[b]).ok())
-        .map_or_else(|| header.join(" | "), |t| t.to_string())
-}
 
 fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "null".to_string())

@@ -2,6 +2,11 @@
 //! learner can act on, followed by the details (expected | actual tables) of each failure.
 
 use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::pretty::pretty_format_batches;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +163,28 @@ impl fmt::Display for Verdict {
             write!(f, "FAIL: {failed} of {total} checks failed{skipped}")
         }
     }
+}
+
+/// Rows of text as a table, drawn by Arrow's pretty printer like the tables of the
+/// step tests (a missing cell is empty).
+pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns: Vec<ArrayRef> = (0..header.len())
+        .map(|c| {
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.get(c).cloned().unwrap_or_default()),
+            )) as ArrayRef
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(
+        header
+            .iter()
+            .map(|h| Field::new(*h, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    RecordBatch::try_new(schema, columns)
+        .ok()
+        .and_then(|b| pretty_format_batches(&[b]).ok())
+        .map_or_else(|| header.join(" | "), |t| t.to_string())
 }
 
 /// Two pretty-printed tables side by side under `expected` and `actual`, so that a row

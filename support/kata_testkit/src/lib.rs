@@ -14,10 +14,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::sync::Arc;
 
 use chrono::DateTime;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
 /// `Result::unwrap` for people: the error in its Display form, after what was being done.
@@ -111,38 +112,19 @@ pub fn schema_table(schema: &Schema, nullable: bool) -> String {
     } else {
         &["name", "type"]
     };
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
+    let columns: Vec<ArrayRef> = (0..header.len())
+        .map(|c| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[c]))) as ArrayRef)
         .collect();
-    let rule = format!(
-        "+{}+",
-        widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("+")
-    );
-    let line = |cells: Vec<&str>| {
-        let cells: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("| {} |", cells.join(" | "))
-    };
-    let mut out = vec![rule.clone(), line(header.to_vec()), rule.clone()];
-    out.extend(
-        rows.iter()
-            .map(|r| line(r.iter().map(String::as_str).collect())),
-    );
-    out.push(rule);
-    out.join("\n")
+    let fields: Vec<Field> = header
+        .iter()
+        .map(|h| Field::new(*h, DataType::Utf8, false))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .and_then(|batch| pretty_format_batches(&[batch]))
+        .map_or_else(
+            |e| format!("(cannot draw the schema: {e})"),
+            |t| t.to_string(),
+        )
 }
 
 /// Fails with both schemas as tables unless `actual` has `expected`'s columns, in the
