@@ -166,10 +166,15 @@ Examples:
     Drill {
         /// The kata (default: the one with the weakest step)
         kata: Option<String>,
+        #[command(flatten)]
+        view: ViewArgs,
     },
     /// Go on with the paused attempt (Ctrl-C or p paused it)
-    #[command(after_help = "Examples:\n  cargo practice resume")]
-    Resume,
+    #[command(after_help = "Examples:\n  cargo practice resume\n  cargo practice resume --plain")]
+    Resume {
+        #[command(flatten)]
+        view: ViewArgs,
+    },
     /// The learning path, the levels and the interview tips
     #[command(after_help = "Examples:\n  cargo practice guide")]
     Guide,
@@ -185,6 +190,27 @@ pub struct KataArgs {
     /// blank program
     #[arg(long)]
     pub steps: bool,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How an attempt is shown.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The line view instead of the full screen (as on a small terminal or a pipe)
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Whether the command line asks for the line view (`--plain` on an attempt command).
+pub fn plain(matches: &clap::ArgMatches) -> bool {
+    matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_one::<bool>("plain")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false)
+    })
 }
 
 fn grade_help() -> String {

@@ -38,6 +38,8 @@ pub struct Ctx {
     pub practice: Practice,
     pub stdin_tty: bool,
     pub stdout_tty: bool,
+    /// `--plain`: sessions use the line view even on a terminal.
+    pub plain: bool,
 }
 
 /// The cargo that started the launcher (`cargo practice` sets `CARGO`), else `cargo`.
@@ -124,6 +126,7 @@ fn run() -> Result<ExitCode> {
         catalog,
         stdin_tty: std::io::stdin().is_terminal(),
         stdout_tty: std::io::stdout().is_terminal(),
+        plain: cli::plain(&matches),
     };
 
     if let Some((name, sub)) = matches.subcommand()
@@ -183,11 +186,11 @@ fn run() -> Result<ExitCode> {
             all,
             pristine,
         }) => commands::check::run(&ctx, kata.as_deref(), all, pristine),
-        Some(Cmd::Drill { kata }) => {
+        Some(Cmd::Drill { kata, .. }) => {
             let mut p = prompt::for_terminal(ctx.stdin_tty && ctx.stdout_tty);
             commands::drill::run(&ctx, kata.as_deref(), p.as_mut())
         }
-        Some(Cmd::Resume) => start::resume_command(&ctx),
+        Some(Cmd::Resume { .. }) => start::resume_command(&ctx),
         Some(Cmd::Guide) => {
             commands::guide::run(&ctx.catalog.katas);
             Ok(ExitCode::SUCCESS)

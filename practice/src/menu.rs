@@ -8,7 +8,7 @@ use console::style;
 
 use crate::Ctx;
 use crate::commands::history::bests;
-use crate::commands::{guide, hint, history, reset, solution, status};
+use crate::commands::{drill, guide, hint, history, reset, solution, status};
 use crate::kata::Kata;
 use crate::levels;
 use crate::prompt::{Item, Prompt};
@@ -60,6 +60,19 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
                 format!("{:<8} {} {about}", k.name, fit(&k.title, 36)),
             ));
         }
+        // The learner's weak spots, once the history shows some.
+        let weak = crate::drill::weakest_kata(&ctx.catalog.katas, &history.attempts);
+        if let Some((k, steps)) = &weak {
+            let list: Vec<String> = steps.iter().map(|w| w.short(k)).collect();
+            items.push(Item::new(
+                "drill",
+                format!(
+                    "Drill    {}: your weakest steps, timed — {}",
+                    k.name,
+                    list.join(", ")
+                ),
+            ));
+        }
         let fixed = [
             ("status", "Status: attempt in progress, levels, files"),
             (
@@ -87,6 +100,10 @@ pub fn run(ctx: &Ctx, p: &mut dyn Prompt) -> Result<ExitCode> {
         let key = items[i].key.clone();
         let outcome = match key.as_str() {
             "quit" => return Ok(ExitCode::SUCCESS),
+            "drill" => {
+                let name = weak.as_ref().map(|(k, _)| k.name.as_str());
+                return drill::run(ctx, name, p);
+            }
             "status" => status::run(ctx),
             "history" => history::run(ctx, None, 20),
             "guide" => {

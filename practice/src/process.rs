@@ -63,6 +63,9 @@ pub fn describe(cmd: &Command) -> String {
 
 /// How often a watched command's output is looked at.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// How often a running command is asked whether it has ended: its end is noticed this
+/// late at most (a verdict waits on two commands, the build and the tests).
+const POLL_EVERY: Duration = Duration::from_millis(5);
 
 pub fn run(cmd: Command, timeout: Duration, cancel: &Cancel, output: Output) -> Result<Finished> {
     run_watched(cmd, timeout, cancel, output, None)
@@ -138,7 +141,7 @@ pub fn run_watched(
             kill_group(&mut child);
             break wait_bounded(&mut child, Duration::from_secs(10));
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(POLL_EVERY);
     };
     let collect = |h: Option<Reader>| h.map(Reader::finish).unwrap_or_default();
     Ok(Finished {

@@ -1,7 +1,9 @@
 //! Runs a kata's step tests and turns libtest's output into one verdict per step.
 //!
 //! Two phases, each with its own deadline: compile (`cargo test --no-run`, bounded by
-//! `build_timeout_s`, its progress reported as it goes), then run (`cargo test`). The
+//! `build_timeout_s`, its progress reported as it goes), then run the test binary that
+//! cargo names, directly, as `cargo test` would (its folder, library path and
+//! variables): a second cargo would only check again that nothing changed. The
 //! tests all start at once (a thread each), so one stuck in a loop holds up no other
 //! and the time to a test's result is its own. A test that passed before is given 10×
 //! the time it took then (at least 15 s); one that never passed, `step_timeout_s`. A test with no result when its time is up is reported as
@@ -11,9 +13,11 @@
 //! one so the crash is pinned on its step.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -22,8 +26,8 @@ use crate::kata::Kata;
 use crate::libtest::{self, Outcome as TestOutcome};
 use crate::process::{self, Cancel, Seen};
 
-/// Extra seconds on top of `step_timeout_s` for cargo itself (freshness checks).
-const CARGO_GRACE_S: u64 = 5;
+/// Extra seconds on top of `step_timeout_s` for the test process to start.
+const START_GRACE_S: u64 = 5;
 /// Enough test threads for every test of a kata to start at once.
 const TEST_THREADS: &str = "--test-threads=64";
 /// A test that passed before is stuck after this many times its last passing time…
@@ -249,11 +253,98 @@ pub struct StepRunner<'a> {
     pub progress: &'a dyn Fn(Progress),
 }
 
+/// The step test binary cargo built, and what `cargo test` gives it when it runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestBinary {
+    pub executable: PathBuf,
+    /// The kata's `Cargo.toml`: the tests run in its folder.
+    pub manifest_path: PathBuf,
+}
+
+impl TestBinary {
+    /// The `tests/steps.rs` binary among cargo's `--message-format=json` messages.
+    pub fn from_cargo_messages(stdout: &str) -> Option<TestBinary> {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact")
+            .filter(|m| {
+                m["target"]["name"] == "steps"
+                    && m["target"]["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == "test"))
+            })
+            .find_map(|m| {
+                Some(TestBinary {
+                    executable: PathBuf::from(m["executable"].as_str()?),
+                    manifest_path: PathBuf::from(m["manifest_path"].as_str()?),
+                })
+            })
+    }
+
+    /// The binary with the arguments `args`, set up as `cargo test` runs it: in the
+    /// package's folder, with `CARGO`, `CARGO_MANIFEST_DIR`, `CARGO_MANIFEST_PATH`,
+    /// `CARGO_PKG_NAME` and a library path that finds the DataFusion dylib and `std`
+    /// (`-C prefer-dynamic`). `INSTA_WORKSPACE_ROOT` spares insta its own
+    /// `cargo metadata` run to find the workspace.
+    fn command(&self, repo: &Path, package: &str, args: &[&str]) -> Command {
+        let dir = self.manifest_path.parent().unwrap_or(repo);
+        let mut c = Command::new(&self.executable);
+        c.current_dir(dir)
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .env("CARGO", crate::cargo_program())
+            .env("CARGO_MANIFEST_DIR", dir)
+            .env("CARGO_MANIFEST_PATH", &self.manifest_path)
+            .env("CARGO_PKG_NAME", package)
+            .env("INSTA_WORKSPACE_ROOT", repo);
+        let deps = self.executable.parent().unwrap_or(dir);
+        let mut paths = vec![deps.to_path_buf()];
+        if let Some(target_profile) = deps.parent() {
+            paths.push(target_profile.to_path_buf());
+        }
+        paths.extend(toolchain_libdir(repo).cloned());
+        if let Some(existing) = std::env::var_os(LIBRARY_PATH) {
+            paths.extend(std::env::split_paths(&existing));
+        }
+        if let Ok(joined) = std::env::join_paths(paths) {
+            c.env(LIBRARY_PATH, joined);
+        }
+        c
+    }
+}
+
+/// The variable the dynamic loader searches, as cargo sets it for `cargo test`.
+const LIBRARY_PATH: &str = if cfg!(target_os = "macos") {
+    "DYLD_FALLBACK_LIBRARY_PATH"
+} else if cfg!(windows) {
+    "PATH"
+} else {
+    "LD_LIBRARY_PATH"
+};
+
+/// The toolchain's library folder (where `libstd-*.so` is): asked of rustc once.
+fn toolchain_libdir(repo: &Path) -> Option<&'static PathBuf> {
+    static LIBDIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    LIBDIR
+        .get_or_init(|| {
+            let rustc: OsString = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+            let out = Command::new(rustc)
+                .current_dir(repo)
+                .args(["--print", "target-libdir"])
+                .output()
+                .ok()?;
+            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+        })
+        .as_ref()
+}
+
 impl StepRunner<'_> {
     fn cargo(&self) -> Command {
         let mut c = Command::new(crate::cargo_program());
         c.current_dir(self.repo)
-            .env("RUST_BACKTRACE", "0")
             .env_remove("CARGO_TERM_COLOR")
             .args([
                 "test",
@@ -298,7 +389,7 @@ impl StepRunner<'_> {
     /// before: `end_to_end` runs the steps, so a stuck step holds it up too); after
     /// that, the other tests, `step_timeout_s` for one that never passed.
     fn limit_s(&self, parsed: &libtest::Parsed) -> f64 {
-        let max = (self.kata.step_timeout_s + CARGO_GRACE_S) as f64;
+        let max = (self.kata.step_timeout_s + START_GRACE_S) as f64;
         let Some(planned) = parsed.planned else {
             return max;
         };
@@ -335,6 +426,9 @@ impl StepRunner<'_> {
         let mut build = self.cargo();
         build.args([
             "--no-run",
+            // Rendered diagnostics on stderr as usual; the artifacts (the test binary's
+            // path) as JSON on stdout.
+            "--message-format=json-render-diagnostics",
             "--config",
             "term.progress.when=\"always\"",
             "--config",
@@ -358,9 +452,16 @@ impl StepRunner<'_> {
                 errors,
             });
         }
+        let Some(bin) = TestBinary::from_cargo_messages(&b.stdout) else {
+            anyhow::bail!(
+                "cargo built {} but named no tests/steps.rs binary (see {})",
+                self.kata.crate_name,
+                self.log.display()
+            );
+        };
 
         (self.progress)(Progress::Testing);
-        let step_timeout = Duration::from_secs(self.kata.step_timeout_s + CARGO_GRACE_S);
+        let step_timeout = Duration::from_secs(self.kata.step_timeout_s + START_GRACE_S);
         let mut came: HashMap<String, f64> = HashMap::new();
         let mut on_run = |seen: &Seen| {
             let parsed = libtest::parse(seen.stdout);
@@ -370,7 +471,7 @@ impl StepRunner<'_> {
             }
             t >= self.limit_s(&parsed)
         };
-        let all = self.run_tests(&[], step_timeout, cancel, log, Some(&mut on_run))?;
+        let all = self.run_tests(&bin, &[], step_timeout, cancel, log, Some(&mut on_run))?;
         if all.cancelled {
             return Ok(Outcome::Cancelled);
         }
@@ -386,7 +487,7 @@ impl StepRunner<'_> {
         let mut seen: Vec<String> = parsed.results.iter().map(|(n, _)| n.clone()).collect();
         if !parsed.finished {
             // Cut short: ask the harness for every test name, so none goes unreported.
-            seen.extend(self.list_tests(cancel, log)?);
+            seen.extend(self.list_tests(&bin, cancel, log)?);
         }
         for n in seen {
             if !names.contains(&n) {
@@ -406,7 +507,7 @@ impl StepRunner<'_> {
         let again = if all.timed_out && !lost.is_empty() {
             let mut filter = lost.clone();
             filter.push("--exact");
-            let f = self.run_tests(&filter, step_timeout, cancel, log, None)?;
+            let f = self.run_tests(&bin, &filter, step_timeout, cancel, log, None)?;
             if f.cancelled {
                 return Ok(Outcome::Cancelled);
             }
@@ -444,6 +545,7 @@ impl StepRunner<'_> {
                 None if crashed => {
                     // Run it alone, so the crash (or the hang) is pinned on this step.
                     let one = self.run_tests(
+                        &bin,
                         &[name.as_str(), "--exact"],
                         step_timeout,
                         cancel,
@@ -461,7 +563,7 @@ impl StepRunner<'_> {
                         None => Verdict {
                             test: name.clone(),
                             status: Status::Crashed,
-                            message: Some(crash_message(&one.stdout, &one.stderr)),
+                            message: Some(crash_message(&one.stdout, &one.stderr, one.status)),
                             at_s: None,
                         },
                     }
@@ -506,9 +608,17 @@ impl StepRunner<'_> {
         }
     }
 
-    fn list_tests(&self, cancel: &Cancel, log: &mut String) -> Result<Vec<String>> {
-        let mut c = self.cargo();
-        c.args(["--", "--list", "--format", "terse"]);
+    fn list_tests(
+        &self,
+        bin: &TestBinary,
+        cancel: &Cancel,
+        log: &mut String,
+    ) -> Result<Vec<String>> {
+        let c = bin.command(
+            self.repo,
+            &self.kata.crate_name,
+            &["--list", "--format", "terse"],
+        );
         let f = process::run_logged(c, Duration::from_secs(60), cancel, log, None)?;
         Ok(f.stdout
             .lines()
@@ -519,15 +629,16 @@ impl StepRunner<'_> {
 
     fn run_tests(
         &self,
+        bin: &TestBinary,
         filter: &[&str],
         timeout: Duration,
         cancel: &Cancel,
         log: &mut String,
         watch: Option<&mut dyn FnMut(&Seen) -> bool>,
     ) -> Result<process::Finished> {
-        let mut c = self.cargo();
-        c.args(["--", "--color", "never", TEST_THREADS])
-            .args(filter);
+        let mut args = vec!["--color", "never", TEST_THREADS];
+        args.extend_from_slice(filter);
+        let c = bin.command(self.repo, &self.kata.crate_name, &args);
         process::run_logged(c, timeout, cancel, log, watch)
     }
 }
@@ -581,7 +692,7 @@ fn missing(name: &str) -> Verdict {
 }
 
 /// What a dead test process left: the runtime's last words and the signal.
-fn crash_message(stdout: &str, stderr: &str) -> String {
+fn crash_message(stdout: &str, stderr: &str, status: Option<ExitStatus>) -> String {
     let mut out: Vec<String> = Vec::new();
     for l in stdout.lines().chain(stderr.lines()) {
         let t = l.trim();
@@ -590,16 +701,42 @@ fn crash_message(stdout: &str, stderr: &str) -> String {
             || t.contains(" panicked at ")
         {
             out.push(t.to_string());
-        } else if let Some(i) = t.find("process didn't exit successfully:")
-            && let Some(open) = t[i..].rfind(" (")
-        {
-            out.push(format!("the test process died {}", &t[i + open + 1..]));
         }
+    }
+    if let Some(how) = status.and_then(death) {
+        out.push(format!("the test process died ({how})"));
     }
     if out.is_empty() {
         "the test process ended without a result".to_string()
     } else {
         out.join("\n")
+    }
+}
+
+/// How a process ended that was not an exit: `signal: 6, SIGABRT: process abort signal`
+/// (cargo's words for it).
+fn death(status: ExitStatus) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        let sig = status.signal()?;
+        let name = match sig {
+            libc::SIGABRT => "SIGABRT: process abort signal",
+            libc::SIGSEGV => "SIGSEGV: invalid memory reference",
+            libc::SIGBUS => "SIGBUS: access to undefined memory",
+            libc::SIGILL => "SIGILL: illegal instruction",
+            libc::SIGFPE => "SIGFPE: erroneous arithmetic operation",
+            libc::SIGKILL => "SIGKILL: kill",
+            libc::SIGTERM => "SIGTERM: termination signal",
+            libc::SIGTRAP => "SIGTRAP: trace/breakpoint trap",
+            _ => return Some(format!("signal: {sig}")),
+        };
+        Some(format!("signal: {sig}, {name}"))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        None
     }
 }
 
@@ -754,15 +891,41 @@ error: could not compile `toy_kata` (lib) due to 2 previous errors
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_crash_names_the_signal() {
+        use std::os::unix::process::ExitStatusExt;
         let msg = crash_message(
             "running 1 test\n",
-            "\nthread 'step_02_greet' has overflowed its stack\nfatal runtime error: stack overflow, aborting\nerror: test failed, to rerun pass `-p toy_kata --test steps`\n\nCaused by:\n  process didn't exit successfully: `/t/steps-1` (signal: 6, SIGABRT: process abort signal)\n",
+            "\nthread 'step_02_greet' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
+            Some(ExitStatus::from_raw(libc::SIGABRT)),
         );
         assert_eq!(
             msg,
             "thread 'step_02_greet' has overflowed its stack\nfatal runtime error: stack overflow, aborting\nthe test process died (signal: 6, SIGABRT: process abort signal)"
+        );
+        assert_eq!(
+            crash_message("running 1 test\n", "", Some(ExitStatus::from_raw(0))),
+            "the test process ended without a result"
+        );
+    }
+
+    #[test]
+    fn the_step_test_binary_is_found_among_cargos_messages() {
+        let stdout = r#"{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"toy_kata","src_path":"/r/katas/toy_kata/src/lib.rs"},"executable":null,"fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"steps","src_path":"/r/katas/toy_kata/tests/steps.rs"},"executable":"/r/target/debug/deps/steps-0123","fresh":false}
+{"reason":"build-finished","success":true}
+"#;
+        assert_eq!(
+            TestBinary::from_cargo_messages(stdout),
+            Some(TestBinary {
+                executable: PathBuf::from("/r/target/debug/deps/steps-0123"),
+                manifest_path: PathBuf::from("/r/katas/toy_kata/Cargo.toml"),
+            })
+        );
+        assert_eq!(
+            TestBinary::from_cargo_messages("{\"reason\":\"build-finished\",\"success\":false}\n"),
+            None
         );
     }
 }

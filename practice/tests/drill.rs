@@ -155,3 +155,28 @@ fn a_passed_drill_times_its_own_steps_and_does_not_count_for_levels() {
         .has("toy       Beginner")
         .has("timed 17:00");
 }
+
+/// The menu points a learner with history at their weak spots: a drill item naming the
+/// weakest steps, which starts the drill.
+#[test]
+fn the_menu_offers_the_drill_of_the_weakest_steps() {
+    let r = Repo::new();
+    // Without history: no drill offered.
+    let out = r.run(&[], "quit\n");
+    out.ok();
+    assert!(!out.stdout.contains("Drill "), "{}", out.stdout);
+
+    history_with_an_archived_attempt(&r);
+    let mut s = r.spawn(&[]);
+    s.expect("Drill    toy: your weakest steps, timed — step 3 total (×2.4 its share, 2 failed)");
+    s.send("drill");
+    let intro = s.expect("2/3 steps green");
+    assert!(intro.contains("Drill of toy"), "{intro}");
+    assert!(!r.read(KATA_RS).contains("todo!(\"step 1"));
+    s.send("a");
+    s.expect("Abandon this attempt?");
+    s.send("y");
+    s.expect("is pristine again");
+    s.finish();
+    assert_eq!(r.history()["attempts"][1]["mode"], "drill");
+}

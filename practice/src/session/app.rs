@@ -1,6 +1,7 @@
 //! The state of a practice session and what each event does to it. It knows nothing of
-//! the terminal: what it has to say is queued (`take_output`), and the status bar is
-//! drawn from it by `view::status_line`; the event loop (`session::run`) prints both.
+//! the terminal: what it has to say is queued (`take_output`) for the line view, which
+//! also prints `view::status_line`; the full screen draws the whole state
+//! (`draw::draw`). The event loop (`session::run`) does either.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Event;
-use super::input::Input;
+use super::input::{Input, Scroll};
 use super::jobs::{Job, Jobs, Running};
 use super::keys::{self, Cmd, Context};
 use super::{notify, view};
@@ -24,21 +25,64 @@ use crate::state::{Attempt, AttemptResult, Mode, PracticeFile, Split, clock};
 
 /// The attempt is saved this often (and on every verdict), so a crash loses little.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// Lines moved by a page key in the failure pane.
+const PAGE: u16 = 10;
+/// Columns moved by the left and right keys in the failure pane (tables are wide).
+const SIDEWAYS: u16 = 8;
+
+/// The time of this stretch of practice: the wall clock, or in tests one set by hand,
+/// so that a drawn screen is the same on every run.
+pub enum Clock {
+    Wall(Instant),
+    #[cfg(test)]
+    Manual(f64),
+}
+
+impl Clock {
+    fn secs(&self) -> f64 {
+        match self {
+            Clock::Wall(start) => start.elapsed().as_secs_f64(),
+            #[cfg(test)]
+            Clock::Manual(s) => *s,
+        }
+    }
+}
+
+/// What the side pane of the full screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The current step's contract (its doc comment), or the blank program's statement.
+    Contract,
+    /// The hint of step N (0-based), once asked for.
+    Hint(usize),
+    /// The keys (`?`).
+    Help,
+}
 
 pub struct App<'a> {
     ctx: &'a Ctx,
     pub kata: &'a Kata,
     pub attempt: Attempt,
-    /// When this stretch of practice began (the attempt's time before it is in `attempt`).
-    segment: Instant,
+    /// The time of this stretch of practice (the attempt's time before it is in `attempt`).
+    clock: Clock,
     /// Single keys on a terminal, typed lines otherwise.
     pub keys: bool,
     jobs: Jobs,
     /// The last test run's report.
     pub last: Option<Report>,
+    /// The last report with test verdicts: the checklist stays while the file does not compile.
+    pub last_tests: Option<Report>,
+    /// What the side pane shows.
+    pub pane: Pane,
+    /// The current step's contract (or the program's statement), read from the file.
+    pub contract: Option<String>,
+    /// The failure pane's scroll position: lines down, columns right.
+    pub scroll: (u16, u16),
+    /// The last thing said, in one line, for the full screen.
+    pub notice: Option<String>,
     /// The last grading's report (whole-program attempts).
     pub last_verdict: Option<String>,
-    confirm_abandon: bool,
+    pub confirm_abandon: bool,
     last_save: Instant,
     /// The interview warnings given (seconds left).
     warned: HashSet<u64>,
@@ -61,10 +105,15 @@ impl<'a> App<'a> {
             ctx,
             kata,
             attempt,
-            segment: Instant::now(),
+            clock: Clock::Wall(Instant::now()),
             keys,
             jobs: Jobs::new(tx),
             last: None,
+            last_tests: None,
+            pane: Pane::Contract,
+            contract: None,
+            scroll: (0, 0),
+            notice: None,
             last_verdict: None,
             confirm_abandon: false,
             last_save: Instant::now(),
@@ -81,11 +130,30 @@ impl<'a> App<'a> {
     }
 
     fn say(&mut self, text: impl Into<String>) {
-        self.output.push(text.into());
+        let text = text.into();
+        // The clock's sign may be drawn two columns wide: the screen spells it.
+        self.notice = console::strip_ansi_codes(&text)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.replace("⏱", "time"));
+        self.output.push(text);
     }
 
     pub fn elapsed(&self) -> f64 {
-        self.attempt.elapsed_s + self.segment.elapsed().as_secs_f64()
+        self.attempt.elapsed_s + self.clock.secs()
+    }
+
+    /// Tests set the clock by hand: the attempt's time is `attempt.elapsed_s` plus `secs`.
+    #[cfg(test)]
+    pub fn set_clock(&mut self, secs: f64) {
+        self.clock = Clock::Manual(secs);
+    }
+
+    /// Tests: test runs and gradings are registered, never started.
+    #[cfg(test)]
+    pub fn without_jobs(&mut self) {
+        self.jobs.dry = true;
     }
 
     pub fn running(&self) -> Option<&Running> {
@@ -152,6 +220,8 @@ impl<'a> App<'a> {
     pub fn begin(&mut self) {
         let intro = view::intro(self);
         self.say(intro);
+        self.notice = Some(view::rules(self));
+        self.refresh_contract();
         if !self.on_program() {
             self.start(false, false);
         }
@@ -167,6 +237,15 @@ impl<'a> App<'a> {
                 return self.on_cmd(cmd);
             }
             Event::Input(Input::Line(l)) => return self.on_cmd(keys::from_line(&l)),
+            Event::Input(Input::Interrupt) => {
+                return self.pause("Ctrl-C", ExitCode::from(130)).map(Some);
+            }
+            Event::Input(Input::Scroll(to)) => self.scroll_to(to),
+            Event::Input(Input::Back) => {
+                self.confirm_abandon = false;
+                self.pane = Pane::Contract;
+            }
+            Event::Resized => {}
             Event::Changed => {
                 // Editors and tools touch files without changing them: rerun only on new content.
                 if !self.on_program() && notify::fingerprint(&self.watched_dir()) != self.tested {
@@ -246,8 +325,11 @@ impl<'a> App<'a> {
             Cmd::Help => {
                 let h = keys::help(self.key_context(), self.keys);
                 self.say(h);
+                self.pane = Pane::Help;
             }
             Cmd::Show => {
+                self.pane = Pane::Contract;
+                self.scroll = (0, 0);
                 let text = match (&self.last_verdict, &self.last) {
                     (Some(verdict), _) if self.on_program() => verdict.clone(),
                     (None, _) if self.on_program() => "No grading yet: press g.".to_string(),
@@ -373,6 +455,10 @@ impl<'a> App<'a> {
             return Ok(None);
         }
         self.record_splits(&report, run.at_s);
+        self.scroll = (0, 0);
+        if matches!(report.outcome, Outcome::Tests { .. }) {
+            self.last_tests = Some(report.clone());
+        }
         let g = self
             .kata
             .steps
@@ -387,7 +473,14 @@ impl<'a> App<'a> {
         let text = view::run_report(self, &report, Some(run.at_s));
         self.say(text);
         let done = report.all_passed();
+        // A hint stays up until its step passes; then the next step's contract shows.
+        if let Pane::Hint(i) = self.pane
+            && report.passed(&self.kata.steps[i].test)
+        {
+            self.pane = Pane::Contract;
+        }
         self.last = Some(report);
+        self.refresh_contract();
         self.save()?;
         if done {
             return self.finish(AttemptResult::Passed, run.at_s).map(Some);
@@ -417,6 +510,7 @@ impl<'a> App<'a> {
         );
         self.say(report.clone());
         self.last_verdict = Some(report);
+        self.scroll = (0, 0);
         self.attempt.last_run = Some(format!(
             "graded {} at {}",
             match graded.verdict {
@@ -446,12 +540,12 @@ impl<'a> App<'a> {
         Ok(None)
     }
 
-    /// The first step not green in the last run (0-based).
-    fn current_step(&self) -> usize {
+    /// The first step not green in the last run with verdicts (0-based).
+    pub fn current_step(&self) -> usize {
         self.kata
             .steps
             .iter()
-            .position(|s| !self.last.as_ref().is_some_and(|r| r.passed(&s.test)))
+            .position(|s| !self.last_tests.as_ref().is_some_and(|r| r.passed(&s.test)))
             .unwrap_or(0)
     }
 
@@ -477,7 +571,48 @@ impl<'a> App<'a> {
         let text = view::hint_text(self.kata, i);
         let count = self.attempt.hints.len();
         self.say(format!("{text}(hints used this attempt: {count})"));
+        self.pane = Pane::Hint(i);
         self.save()
+    }
+
+    /// Reads the current step's contract (or the program's statement) for the side pane.
+    fn refresh_contract(&mut self) {
+        let path = match self.kata.program_path() {
+            Some(program) if self.on_program() => program,
+            _ => self.kata.dir.join("src/lib.rs"),
+        };
+        let src = std::fs::read_to_string(&path).unwrap_or_default();
+        self.contract = Some(if self.on_program() {
+            view::statement(&src)
+        } else {
+            view::contract(self.kata, self.current_step(), &src)
+        });
+    }
+
+    /// Moves the failure pane, within its text.
+    fn scroll_to(&mut self, to: Scroll) {
+        let body = view::failure(self)
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let lines = u16::try_from(body.lines().count()).unwrap_or(u16::MAX);
+        let widest = body
+            .lines()
+            .map(console::measure_text_width)
+            .max()
+            .unwrap_or(0);
+        let widest = u16::try_from(widest).unwrap_or(u16::MAX);
+        let (y, x) = self.scroll;
+        self.scroll = match to {
+            Scroll::Up => (y.saturating_sub(1), x),
+            Scroll::Down => (y.saturating_add(1), x),
+            Scroll::PageUp => (y.saturating_sub(PAGE), x),
+            Scroll::PageDown => (y.saturating_add(PAGE), x),
+            Scroll::Top => (0, 0),
+            Scroll::Left => (y, x.saturating_sub(SIDEWAYS)),
+            Scroll::Right => (y, x.saturating_add(SIDEWAYS)),
+        };
+        self.scroll.0 = self.scroll.0.min(lines.saturating_sub(1));
+        self.scroll.1 = self.scroll.1.min(widest.saturating_sub(1));
     }
 
     /// Saves the attempt to go on later, and ends the session.
@@ -541,6 +676,7 @@ mod tests {
             practice: Practice::new(dir.path()),
             stdin_tty: false,
             stdout_tty: false,
+            plain: false,
         };
         let mut kata: Kata = toml::from_str(KATA).unwrap();
         kata.dir = dir.path().join("katas/toy_kata");

@@ -11,6 +11,24 @@ pub enum Input {
     Key(char),
     Line(String),
     Closed,
+    /// Ctrl-C pressed on the full screen (raw mode: it is a key, not a signal).
+    Interrupt,
+    /// The failure pane moved (arrows, page keys) on the full screen.
+    Scroll(Scroll),
+    /// Esc on the full screen: back to the current step's contract.
+    Back,
+}
+
+/// A move of the failure pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scroll {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Left,
+    Right,
 }
 
 /// Keys without Enter and without echo, for as long as the guard lives.

@@ -11,8 +11,10 @@ use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
 use super::Event;
 
-/// Saves closer together than this are one.
-const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Saves closer together than this are one. It is also the wait between a save and its
+/// run (up to twice this, as the debouncer batches): an editor's save is a burst of
+/// events within a few milliseconds, and a run stopped by a later save restarts.
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Watches `dir` for changes to `.rs` files for as long as the returned value lives.
 pub fn watch(dir: &Path, tx: Sender<Event>) -> Result<Debouncer<RecommendedWatcher>> {

@@ -26,7 +26,7 @@ pub fn fit(text: &str, width: usize) -> String {
 
 /// A step title in at most `width` columns: a parenthesised note (`(Spark: …)`) goes
 /// first, then the end of the title.
-fn short_title(title: &str, width: usize) -> &str {
+pub fn short_title(title: &str, width: usize) -> &str {
     if console::measure_text_width(title) <= width {
         return title;
     }
@@ -66,7 +66,18 @@ pub fn intro(app: &App) -> String {
             app.file()
         );
     }
-    let rules = match a.mode {
+    let _ = writeln!(s, "{}", rules(app));
+    if k.needs_kafka {
+        let _ = writeln!(s, "Broker: {}", grade::broker_line());
+    }
+    s.push_str(&keys::intro(app.key_context(), app.keys));
+    s
+}
+
+/// The rules of the attempt's mode, in one paragraph.
+pub fn rules(app: &App) -> String {
+    let (k, a) = (app.kata, &app.attempt);
+    match a.mode {
         Mode::Guided => {
             "Save the file and the step tests run again. Hints on request (counted).".to_string()
         }
@@ -89,13 +100,7 @@ pub fn intro(app: &App) -> String {
             "You have {}. No hints. Press g when you are done: your program is built and graded end to end on fresh data, as an interviewer would run it; you may grade as often as you like.",
             clock(k.limit_s()),
         ),
-    };
-    let _ = writeln!(s, "{rules}");
-    if k.needs_kafka {
-        let _ = writeln!(s, "Broker: {}", grade::broker_line());
     }
-    s.push_str(&keys::intro(app.key_context(), app.keys));
-    s
 }
 
 /// Said once, when a build turns out to compile the kata's dependencies.
@@ -474,6 +479,61 @@ pub fn tidy_failure(msg: &str) -> String {
     text.trim_end().to_string()
 }
 
+/// A failure's `expected:` and `actual:` tables (as [`tidy_failure`] leaves them) put
+/// side by side, `expected | actual`, so both fit on a screen; other text as it was.
+pub fn side_by_side(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    // The table under the label at `at`: its first line and its lines.
+    let table = |label: &str| -> Option<(usize, usize, Vec<&str>)> {
+        let at = lines.iter().position(|l| l.trim() == label)?;
+        let start = at
+            + 1
+            + lines[at + 1..]
+                .iter()
+                .take_while(|l| l.trim().is_empty())
+                .count();
+        let rows: Vec<&str> = lines[start..]
+            .iter()
+            .take_while(|l| l.trim_start().starts_with(['+', '|']))
+            .map(|l| l.trim())
+            .collect();
+        (!rows.is_empty()).then_some((at, start + rows.len(), rows))
+    };
+    let (Some((e_at, e_end, expected)), Some((a_at, a_end, actual))) =
+        (table("expected:"), table("actual:"))
+    else {
+        return text.to_string();
+    };
+    if a_at < e_end {
+        return text.to_string();
+    }
+    let width = expected
+        .iter()
+        .map(|l| console::measure_text_width(l))
+        .max()
+        .unwrap_or(0)
+        .max("expected".len());
+    let mut out: Vec<String> = lines[..e_at].iter().map(|l| l.to_string()).collect();
+    out.push(format!("{} | actual", fit("expected", width)));
+    for i in 0..expected.len().max(actual.len()) {
+        let left = expected.get(i).copied().unwrap_or("");
+        let right = actual.get(i).copied().unwrap_or("");
+        out.push(
+            format!("{} | {right}", fit(left, width))
+                .trim_end()
+                .to_string(),
+        );
+    }
+    out.extend(
+        lines[e_end..a_at]
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.to_string()),
+    );
+    out.extend(lines[a_end..].iter().map(|l| l.to_string()));
+    out.join("\n").trim_end().to_string()
+}
+
 /// `"| a |",` → `| a |`: one line of a `{:#?}`-printed list of strings.
 fn unquote(item: &str) -> Option<String> {
     let inner = item
@@ -484,8 +544,6 @@ fn unquote(item: &str) -> Option<String> {
     Some(inner.replace("\\\"", "\"").replace("\\\\", "\\"))
 }
 
-/// How an ended attempt went: the verdict, against the target and expert times, the
-/// splits, personal best and level.
 /// `step 2 (greet), step 3 (total)`.
 pub fn drilled(kata: &Kata, steps: &[usize]) -> String {
     let names: Vec<String> = steps
@@ -498,6 +556,8 @@ pub fn drilled(kata: &Kata, steps: &[usize]) -> String {
     names.join(", ")
 }
 
+/// How an ended attempt went: the verdict, against the target and expert times, the
+/// splits, personal best and level.
 pub fn summary(kata: &Kata, e: &Entry, before: Option<&History>) -> String {
     let mut s = String::new();
     let t = e.duration_s;
@@ -594,6 +654,203 @@ fn drill_summary(kata: &Kata, e: &Entry) -> String {
     )
 }
 
+/// The side pane's text for step `i` (0-based): its title and its contract, the doc
+/// comment above `fn <function>` in the step file `src`.
+pub fn contract(kata: &Kata, i: usize, src: &str) -> String {
+    let Some(step) = kata.steps.get(i) else {
+        return String::new();
+    };
+    let mut out = format!("Step {} — {}", i + 1, step.title);
+    let Some(function) = step.function.as_deref() else {
+        return out;
+    };
+    let _ = write!(out, " (`{function}`)\n\n");
+    match doc_comment(src, function) {
+        Some(doc) => out.push_str(&doc),
+        None => {
+            let _ = write!(
+                out,
+                "(no doc comment above `fn {function}` in the step file)"
+            );
+        }
+    }
+    out
+}
+
+/// The `///` lines above `fn name` (attributes between are skipped), without the slashes.
+pub fn doc_comment(src: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = src.lines().collect();
+    let at = lines.iter().position(|l| {
+        let l = l.trim_start();
+        let l = l.strip_prefix("pub ").unwrap_or(l);
+        let l = l.strip_prefix("async ").unwrap_or(l);
+        l.strip_prefix("fn ")
+            .and_then(|rest| rest.strip_prefix(name))
+            .is_some_and(|rest| rest.starts_with(['(', '<']))
+    })?;
+    let mut doc = Vec::new();
+    for l in lines[..at].iter().rev() {
+        let t = l.trim_start();
+        if let Some(text) = t.strip_prefix("///") {
+            doc.push(text.strip_prefix(' ').unwrap_or(text));
+        } else if !t.starts_with("#[") {
+            break;
+        }
+    }
+    doc.reverse();
+    (!doc.is_empty()).then(|| doc.join("\n"))
+}
+
+/// The blank program's problem statement: the comment lines (`//!` or `//`) at the top
+/// of `src`.
+pub fn statement(src: &str) -> String {
+    src.lines()
+        .map_while(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("//!").or_else(|| l.strip_prefix("//"))
+        })
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Prose as one line per paragraph, so that a pane wraps it at its own width: lines
+/// that continue a sentence are joined; lists, tables, headings, indented lines and
+/// code blocks stay as they are.
+pub fn reflow(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut code = false;
+    let mut joinable = false;
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.starts_with("```") {
+            code = !code;
+            out.push(l.to_string());
+            joinable = false;
+            continue;
+        }
+        let structured = code
+            || t.is_empty()
+            || t.starts_with(['-', '*', '|', '#', '>'])
+            || t.split_once(". ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        // An indented line continues the sentence or list item above it.
+        let continues = l.starts_with("  ") && joinable;
+        if l.starts_with("  ") && !continues {
+            out.push(l.to_string());
+            joinable = false;
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if joinable && (!structured || continues) => {
+                last.push(' ');
+                last.push_str(t);
+            }
+            _ => out.push(l.to_string()),
+        }
+        joinable = !structured || (t.starts_with(['-', '*']) && !code);
+        if t.is_empty() || code {
+            joinable = false;
+        }
+    }
+    out.join("\n")
+}
+
+/// The grader's report split in two: its checklist lines (`✓ compiles: …`), and the
+/// rest (what data, the failures' details, the total). Colours are dropped.
+pub fn grader_parts(report: &str) -> (Vec<String>, String) {
+    // The clock's sign may be drawn two columns wide: the screen spells it.
+    let plain = console::strip_ansi_codes(report).replace("⏱", "time");
+    let (mut checks, mut rest) = (Vec::new(), Vec::<&str>::new());
+    for l in plain.lines() {
+        match l.strip_prefix("  ") {
+            Some(c) if c.starts_with(['✓', '✗']) || c.starts_with("- ") => {
+                checks.push(c.to_string())
+            }
+            // One blank line where the checklist was.
+            _ if l.trim().is_empty() && rest.last().is_some_and(|r| r.trim().is_empty()) => {}
+            _ => rest.push(l),
+        }
+    }
+    (checks, rest.join("\n").trim().to_string())
+}
+
+/// What the failure pane shows: a title and the text, uncut (the pane scrolls). For the
+/// step file, rustc's first error or the first step that is red, with its message
+/// (tables as tables); for the whole program, the grader's report beyond its checklist.
+pub fn failure(app: &App) -> Option<(String, String)> {
+    if app.on_program() {
+        let (_, rest) = grader_parts(app.last_verdict.as_deref()?);
+        return Some(("The grader's verdict".to_string(), rest));
+    }
+    let report = app.last.as_ref()?;
+    let (stuck, cut_short) = match &report.outcome {
+        Outcome::BuildFailed {
+            first_error,
+            errors,
+        } => {
+            let title = if *errors > 1 {
+                format!("does not compile: {errors} errors, the first")
+            } else {
+                "does not compile".to_string()
+            };
+            return Some((title, console::strip_ansi_codes(first_error).into_owned()));
+        }
+        Outcome::BuildTimedOut { after_s } => {
+            return Some((
+                "build stopped".to_string(),
+                format!(
+                    "Compiling took longer than {after_s} s and was stopped (is another cargo \
+                     holding the build lock?). Save again or press r."
+                ),
+            ));
+        }
+        Outcome::Cancelled => return None,
+        Outcome::Tests {
+            unnamed_stuck,
+            cut_short_s,
+            ..
+        } => (*unnamed_stuck, *cut_short_s),
+    };
+    let mut note = String::new();
+    if stuck > 0 {
+        let _ = writeln!(
+            note,
+            "{stuck} other test(s) had no result when the run was stopped."
+        );
+    }
+    if let Some(after) = cut_short {
+        let _ = writeln!(
+            note,
+            "The run was cut short after {after:.0} s: a test had no result (stuck); the other verdicts stand."
+        );
+    }
+    let red = report.verdicts().iter().find(|v| {
+        matches!(
+            v.status,
+            Status::Failed | Status::Stuck | Status::Crashed | Status::Missing
+        ) && v.message.is_some()
+    });
+    match red {
+        Some(v) => {
+            let who = match app.kata.steps.iter().position(|s| s.test == v.test) {
+                Some(i) => format!("step {} ({})", i + 1, v.test),
+                None => v.test.clone(),
+            };
+            let word = match v.status {
+                Status::Stuck => "stuck",
+                Status::Crashed => "crashed",
+                Status::Missing => "no such test",
+                _ => "failed",
+            };
+            let msg = side_by_side(&tidy_failure(v.message.as_deref().unwrap_or_default()));
+            Some((format!("{who} — {word}"), format!("{note}{msg}")))
+        }
+        None if !note.is_empty() => Some(("stuck".to_string(), note.trim_end().to_string())),
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +898,27 @@ mod tests {
             " · building and grading…"
         );
         assert_eq!(busy(false, None), " · testing…");
+    }
+
+    #[test]
+    fn expected_and_actual_tables_stand_side_by_side() {
+        let failure = "clean kept a duplicate\nexpected:\n\n  +---+\n  | a |\n  +---+\nactual:\n\n  +----+\n  | a  |\n  | a  |\n  +----+\n\n  (at steps.rs:3:5)";
+        assert_eq!(
+            side_by_side(failure),
+            "clean kept a duplicate\nexpected | actual\n+---+    | +----+\n| a |    | | a  |\n+---+    | | a  |\n         | +----+\n\n  (at steps.rs:3:5)"
+        );
+        // Without both tables, the text is left as it is.
+        let plain = "expected:\n  +---+\nno table after all";
+        assert_eq!(side_by_side(plain), plain);
+    }
+
+    #[test]
+    fn prose_is_reflowed_and_lists_tables_and_code_are_kept() {
+        let doc = "Return a context:\n- one partition\n  per core;\n- Snappy.\n\n| a | b |\n|---|---|\n\n```text\nx y\nz\n```\nA sentence\nthat goes on.";
+        assert_eq!(
+            reflow(doc),
+            "Return a context:\n- one partition per core;\n- Snappy.\n\n| a | b |\n|---|---|\n\n```text\nx y\nz\n```\nA sentence that goes on."
+        );
     }
 
     #[test]

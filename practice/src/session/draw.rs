@@ -1,0 +1,454 @@
+//! The full screen: one pure function of the session's state, [`draw`], so the screen
+//! is tested without a terminal (ratatui's `TestBackend`, see the tests below).
+//!
+//! ```text
+//! ┌ header: kata, mode, file, the clock against the goal, hints used, what runs ┐
+//! ├ the checklist (steps or grader) ┬ the contract, a hint or the keys ───────┤
+//! ├ the failure: expected | actual, a panic, rustc's first error (scrolls) ───┤
+//! the last thing said
+//! the keys
+//! ```
+//!
+//! Below [`WIDE`] columns the panes are stacked; below [`MIN_WIDTH`]×[`MIN_HEIGHT`] the
+//! screen says it is too small (the session started on such a terminal uses the line
+//! view instead).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::app::{App, Pane};
+use super::{keys, view};
+use crate::runner::{Outcome, Status};
+use crate::state::{Mode, clock};
+
+/// The smallest terminal the full screen is drawn on.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 18;
+/// From this width on, the checklist and the side pane stand side by side.
+pub const WIDE: u16 = 100;
+/// Step titles in the checklist are cut to this many columns.
+const TITLE_WIDTH: usize = 36;
+/// A drill's steps that hold the learner's own code are marked so.
+const YOURS: &str = " (yours)";
+
+/// Is a terminal of this size big enough for the full screen?
+pub fn fits(width: u16, height: u16) -> bool {
+    width >= MIN_WIDTH && height >= MIN_HEIGHT
+}
+
+/// Draws the whole screen from the session's state.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if !fits(area.width, area.height) {
+        too_small(frame, area, app);
+        return;
+    }
+    let [header, body, notice, keybar] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app);
+
+    let (list_title, rows) = checklist(app);
+    let (side_title, side_text) = side(app);
+    let list_h = rows.len() as u16 + 2;
+    // The failure pane gets its text's height, or at least two fifths of the body; the
+    // panes above get what they need of the rest.
+    let failure_h = view::failure(app)
+        .map_or(3, |(_, body)| body.lines().count() as u16 + 2)
+        .min(body.height * 2 / 5)
+        .max(3);
+    let room = body.height.saturating_sub(failure_h);
+    let (list, side_area, failure) = if area.width >= WIDE {
+        let widest = rows.iter().map(Line::width).max().unwrap_or(0) as u16 + 2;
+        let list_w = widest.clamp(30, area.width / 2);
+        let side_h = wrapped_height(&side_text, area.width - list_w - 2) + 2;
+        let top_h = list_h.max(side_h).max(8).min(room);
+        let [top, failure] =
+            Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(body);
+        let [list, side_area] =
+            Layout::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(top);
+        (list, side_area, failure)
+    } else {
+        let list_h = list_h.min(room / 2);
+        let side_h = (wrapped_height(&side_text, area.width - 2) + 2)
+            .min(room.saturating_sub(list_h))
+            .max(4);
+        let [list, side_area, failure] = Layout::vertical([
+            Constraint::Length(list_h),
+            Constraint::Length(side_h),
+            Constraint::Min(3),
+        ])
+        .areas(body);
+        (list, side_area, failure)
+    };
+    frame.render_widget(
+        Paragraph::new(rows).block(Block::bordered().title(list_title)),
+        list,
+    );
+    frame.render_widget(
+        Paragraph::new(side_text)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(side_title)),
+        side_area,
+    );
+    draw_failure(frame, failure, app);
+
+    let notice_style = if app.confirm_abandon {
+        Style::new().yellow().bold()
+    } else {
+        Style::new()
+    };
+    frame.render_widget(
+        Paragraph::new(app.notice.clone().unwrap_or_default()).style(notice_style),
+        notice,
+    );
+    let mut bar = keys::line(app.key_context(), true);
+    if app.key_context().hints() {
+        bar.push_str(" · 1-9 hint N");
+    }
+    bar.push_str(" · ↑↓←→ scroll");
+    if area.width >= WIDE {
+        bar.push_str(" · Esc contract");
+    }
+    frame.render_widget(
+        Paragraph::new(format!(" {bar}")).style(Style::new().add_modifier(Modifier::REVERSED)),
+        keybar,
+    );
+}
+
+/// The clock against the mode's goal, one line.
+fn timer(app: &App) -> Line<'static> {
+    let (k, t) = (app.kata, app.elapsed());
+    let vs = |label: &str, goal: f64| {
+        if t <= goal {
+            Span::raw(format!(
+                "{label} {} ({} left)",
+                clock(goal),
+                clock(goal - t)
+            ))
+        } else {
+            Span::styled(
+                format!("{label} {} (+{} over)", clock(goal), clock(t - goal)),
+                Style::new().red(),
+            )
+        }
+    };
+    let sep = || Span::raw(" · ");
+    match app.attempt.mode {
+        Mode::Interview => {
+            let left = k.limit_s() - t;
+            let style = if left <= 60.0 {
+                Style::new().red().bold()
+            } else if left <= 300.0 {
+                Style::new().yellow().bold()
+            } else {
+                Style::new().bold()
+            };
+            Line::from(vec![
+                Span::styled(format!("{} left", clock(left)), style),
+                Span::raw(format!(" of {} (interview limit)", clock(k.limit_s()))),
+            ])
+        }
+        Mode::Drill => Line::from(vec![
+            Span::styled(format!("time {}", clock(t)), Style::new().bold()),
+            sep(),
+            Span::raw(format!("drill of {}", view::drilled(k, &app.attempt.drill))),
+        ]),
+        _ => Line::from(vec![
+            Span::styled(format!("time {}", clock(t)), Style::new().bold()),
+            sep(),
+            vs("target", k.target_s()),
+            sep(),
+            vs("expert", k.expert_s()),
+        ]),
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
+    let (k, a) = (app.kata, &app.attempt);
+    let mut first = vec![Span::raw(format!(
+        "{} mode · {}",
+        a.mode.as_str(),
+        app.file()
+    ))];
+    if !app.on_program() {
+        let (g, n) = app.green();
+        first.push(Span::raw(format!(" · {g}/{n} green")));
+        if let Some(Outcome::BuildFailed { .. }) = app.last.as_ref().map(|r| &r.outcome) {
+            first.push(Span::styled(
+                " · does not compile",
+                Style::new().red().bold(),
+            ));
+        }
+    }
+    if a.mode == Mode::Guided {
+        first.push(Span::raw(format!(" · hints {}", a.hints.len())));
+    } else if app.on_program() {
+        first.push(Span::raw(format!(" · graded {} time(s)", a.gradings)));
+    }
+    let mut second = timer(app);
+    if let Some(r) = app.running() {
+        let busy = view::busy(r.grading, r.progress.as_ref());
+        second.push_span(Span::styled(busy, Style::new().cyan()));
+    }
+    let title = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(k.name.clone(), Style::new().bold()),
+        Span::raw(format!(" — {} ", k.title)),
+    ]);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), second]).block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+/// The checklist pane: its title and rows. The step file: each step's state, its split
+/// once it passed, the step worked on marked; the whole program: the grader's checklist.
+fn checklist(app: &App) -> (String, Vec<Line<'static>>) {
+    if app.on_program() {
+        let rows = match app.last_verdict.as_deref() {
+            Some(report) => view::grader_parts(report)
+                .0
+                .into_iter()
+                .map(|c| {
+                    let style = match c.chars().next() {
+                        Some('✓') => Style::new().green(),
+                        Some('✗') => Style::new().red(),
+                        _ => Style::new().dim(),
+                    };
+                    Line::styled(format!(" {c}"), style)
+                })
+                .collect(),
+            None => vec![
+                Line::raw(" No grading yet."),
+                Line::raw(" Write the whole program, then press g:"),
+                Line::raw(" it is built and run on fresh data."),
+            ],
+        };
+        return (" The grader's checklist ".to_string(), rows);
+    }
+    let k = app.kata;
+    let report = app.last_tests.as_ref();
+    let not_compiling = matches!(
+        app.last.as_ref().map(|r| &r.outcome),
+        Some(Outcome::BuildFailed { .. } | Outcome::BuildTimedOut { .. })
+    );
+    let current = app.current_step();
+    let width = k
+        .steps
+        .iter()
+        .map(|s| console::measure_text_width(view::short_title(&s.title, TITLE_WIDTH)))
+        .max()
+        .unwrap_or(10)
+        .min(TITLE_WIDTH)
+        + if app.attempt.mode == Mode::Drill {
+            YOURS.len()
+        } else {
+            0
+        };
+    let mut rows = Vec::new();
+    for (i, s) in k.steps.iter().enumerate() {
+        let verdict = report.and_then(|r| r.verdicts().iter().find(|v| v.test == s.test));
+        let (mark, word, style) = match verdict.map(|v| v.status) {
+            Some(Status::Passed) => {
+                let split = app
+                    .attempt
+                    .splits
+                    .iter()
+                    .find(|x| x.test == s.test)
+                    .map(|x| clock(x.at_s))
+                    .unwrap_or_else(|| "passing".to_string());
+                ("✓", split, Style::new().green())
+            }
+            Some(Status::Failed) => ("✗", "failed".into(), Style::new().red()),
+            Some(Status::Todo) => ("○", "todo".into(), Style::new()),
+            Some(Status::Stuck) => ("!", "stuck".into(), Style::new().red()),
+            Some(Status::Crashed) => ("!", "crashed".into(), Style::new().red()),
+            Some(Status::Missing) => ("?", "no test".into(), Style::new().yellow()),
+            Some(Status::Ignored) => ("-", "ignored".into(), Style::new().dim()),
+            None => ("·", "…".into(), Style::new().dim()),
+        };
+        let style = if not_compiling { style.dim() } else { style };
+        let pointer = if i == current && !report.is_some_and(|r| r.all_passed()) {
+            "▸"
+        } else {
+            " "
+        };
+        let drill = if app.attempt.mode == Mode::Drill && !app.attempt.drill.contains(&(i + 1)) {
+            YOURS
+        } else {
+            ""
+        };
+        let title = view::short_title(&s.title, width);
+        let title = view::fit(&format!("{title}{drill}"), width);
+        let mut line = Line::from(vec![
+            Span::raw(pointer),
+            Span::styled(format!("{mark} {:>2} ", i + 1), style),
+            Span::raw(title),
+            Span::styled(format!(" {word:>7}"), style),
+        ]);
+        if i == current {
+            line = line.bold();
+        }
+        rows.push(line);
+    }
+    // The other tests (`end_to_end`).
+    if let Some(r) = report {
+        for v in r
+            .verdicts()
+            .iter()
+            .filter(|v| !k.steps.iter().any(|s| s.test == v.test))
+        {
+            let (mark, word, style) = match v.status {
+                Status::Passed => ("✓", "passing", Style::new().green()),
+                Status::Todo => ("○", "todo", Style::new()),
+                Status::Ignored => ("-", "ignored", Style::new().dim()),
+                _ => ("✗", "failed", Style::new().red()),
+            };
+            rows.push(Line::from(vec![
+                Span::styled(format!(" {mark}    "), style),
+                Span::raw(view::fit(&v.test, width)),
+                Span::styled(format!(" {word:>7}"), style),
+            ]));
+        }
+    }
+    let title = if not_compiling {
+        " Steps (last run that compiled) "
+    } else {
+        " Steps "
+    };
+    (title.to_string(), rows)
+}
+
+/// The side pane's title and text: a hint, the keys, or the contract (the statement).
+fn side(app: &App) -> (String, String) {
+    match app.pane {
+        Pane::Hint(i) => {
+            let step = &app.kata.steps[i];
+            let hint = step.hint.as_deref().map_or_else(
+                || "(kata.toml has no hint for this step)".to_string(),
+                |h| view::reflow(h.trim()),
+            );
+            (
+                format!(" Hint — step {} (counted) ", i + 1),
+                format!(
+                    "{}
+
+{hint}",
+                    step.title
+                ),
+            )
+        }
+        Pane::Help => (
+            " Keys ".to_string(),
+            keys::help(app.key_context(), app.keys)
+                + "  ↑ ↓ PgUp PgDn Home  scroll the failure pane\n"
+                + "  ← →        sideways, for wide tables\n"
+                + "  Esc        back to the contract\n",
+        ),
+        Pane::Contract if app.on_program() => (
+            " The problem ".to_string(),
+            view::reflow(app.contract.as_deref().unwrap_or_default()),
+        ),
+        Pane::Contract => (
+            " The step's contract ".to_string(),
+            view::reflow(app.contract.as_deref().unwrap_or_default()),
+        ),
+    }
+}
+
+/// About how many lines `text` takes wrapped at `width` columns.
+fn wrapped_height(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    text.lines()
+        .map(|l| console::measure_text_width(l).div_ceil(width).max(1))
+        .sum::<usize>()
+        .min(usize::from(u16::MAX)) as u16
+}
+
+fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
+    let Some((title, body)) = view::failure(app) else {
+        let text = if app.on_program() {
+            "Press g to grade your program: the verdict's details show here.".to_string()
+        } else if app.running().is_some() && app.last.is_none() {
+            "The first test run is on its way.".to_string()
+        } else if app.last.is_some() {
+            let i = app.current_step();
+            let title = app.kata.steps.get(i).map_or("", |s| s.title.as_str());
+            format!(
+                "Nothing failed in the last run. Next: step {} — {}.",
+                i + 1,
+                view::short_title(title, TITLE_WIDTH)
+            )
+        } else {
+            "No test run yet: save the file or press r.".to_string()
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(Style::new().dim())
+                .block(Block::bordered().title(" Failure ")),
+            area,
+        );
+        return;
+    };
+    let lines: Vec<Line> = body
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("expected") || t.starts_with("actual") || t.starts_with("──") {
+                Line::styled(l.to_string(), Style::new().bold())
+            } else if t.starts_with("error") || t.starts_with("FAIL") {
+                Line::styled(l.to_string(), Style::new().red().bold())
+            } else {
+                Line::raw(l.to_string())
+            }
+        })
+        .collect();
+    let total = lines.len() as u16;
+    let inner = area.height.saturating_sub(2);
+    let top = app.scroll.0.min(total.saturating_sub(inner));
+    let position = if total > inner {
+        format!(
+            " lines {}-{} of {total} ",
+            top + 1,
+            (top + inner).min(total)
+        )
+    } else {
+        String::new()
+    };
+    let block = Block::bordered()
+        .title(Line::from(vec![
+            Span::raw(" "),
+            Span::styled(title, Style::new().red().bold()),
+            Span::raw(" "),
+        ]))
+        .title(Line::from(position).alignment(Alignment::Right));
+    frame.render_widget(
+        Paragraph::new(Text::from(lines))
+            .scroll((top, app.scroll.1))
+            .block(block),
+        area,
+    );
+}
+
+fn too_small(frame: &mut Frame, area: Rect, app: &App) {
+    let text = format!(
+        "The terminal is {}×{}: the screen needs {MIN_WIDTH}×{MIN_HEIGHT}. \
+         Enlarge it, or pause (p) and go on with --plain for the line view. \
+         The clock runs: {}.",
+        area.width,
+        area.height,
+        clock(app.elapsed())
+    );
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}
+
+#[cfg(test)]
+mod tests;
