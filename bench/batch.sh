@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The batch pipeline against DuckDB on the same files, in the same run.
 #
-#   bench/batch.sh [ORDERS [CUSTOMERS [RUNS]]]     default: 5000000 200000 3
+#   bench/batch.sh [ORDERS [CUSTOMERS [RUNS]]]     default: 5000000 200000 5
 #
 # Generates dirty data with the fixtures generator (once per size), builds batch_etl
-# in release mode, makes a virtualenv with DuckDB from PyPI (once), then times both,
-# median of RUNS, and prints the ratio. Both write Parquet (Snappy) of the same
-# customer summary.
+# in release mode, makes a virtualenv with DuckDB from PyPI (once), then times
+# batch_etl (the whole process) and DuckDB's two variants (amounts as DOUBLE into one
+# file; DECIMAL with PER_THREAD_OUTPUT) in alternating rounds, and prints each time,
+# the medians and the ratios. All write Parquet (Snappy) of the same customer summary,
+# and the outputs are compared row for row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 orders=${1:-5000000}
 customers=${2:-200000}
-runs=${3:-3}
+runs=${3:-5}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/etl-katas-bench}
 data="$work/batch-$customers-$orders"

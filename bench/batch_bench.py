@@ -1,9 +1,17 @@
-"""Times batch_etl and DuckDB on the same CSV files; prints both and the ratio.
+"""Times batch_etl (the whole process) and two DuckDB variants on the same CSV files,
+in alternating rounds; prints every time, the medians and the ratios.
 
 Run through bench/batch.sh, which prepares the data, the binary and DuckDB.
+
+DuckDB's time is its in-engine time (connect, COPY, close, inside this Python
+process); batch_etl's is the whole process: start, dynamic loading, the run, exit.
+The two DuckDB variants:
+- double: amounts read as DOUBLE, one output file (DuckDB's fastest form of the query);
+- decimal: amounts as DECIMAL(10,2) like ours, one file per thread (PER_THREAD_OUTPUT).
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -12,8 +20,7 @@ import time
 import duckdb
 
 # The same pipeline in DuckDB SQL: dropna + distinct per source, left join, aggregate.
-SQL = """
-COPY (
+QUERY = """
   WITH c AS (
     SELECT DISTINCT * FROM read_csv('{data}/customers.csv', header = true, columns = {{
       'customer_id': 'VARCHAR', 'name': 'VARCHAR', 'email': 'VARCHAR', 'city': 'VARCHAR', 'signup_date': 'DATE'}})
@@ -21,7 +28,7 @@ COPY (
   ), o AS (
     SELECT DISTINCT * FROM read_csv('{data}/orders.csv', header = true, columns = {{
       'order_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'product': 'VARCHAR', 'quantity': 'INTEGER',
-      'amount': 'DECIMAL(10,2)', 'order_date': 'DATE', 'status': 'VARCHAR'}})
+      'amount': '{amount}', 'order_date': 'DATE', 'status': 'VARCHAR'}})
     WHERE COLUMNS(*) IS NOT NULL
   )
   SELECT o.customer_id, c.name, c.city,
@@ -29,14 +36,21 @@ COPY (
          avg(o.amount) AS avg_order_value, now() AS processed_at
   FROM o LEFT JOIN c ON o.customer_id = c.customer_id
   GROUP BY o.customer_id, c.name, c.city
-) TO '{out}' (FORMAT parquet, COMPRESSION snappy, PER_THREAD_OUTPUT true, OVERWRITE true)
 """
 
+# name: (amount type, COPY target below the variant's folder, COPY options,
+#        total_sales as DECIMAL(20,2) for the comparison with batch_etl's output)
+DUCKDB_VARIANTS = {
+    "duckdb_double": ("DOUBLE", "/summary.parquet", "",
+                      "CAST(round(total_sales, 2) AS DECIMAL(20, 2))"),
+    "duckdb_decimal": ("DECIMAL(10,2)", "", ", PER_THREAD_OUTPUT true",
+                       "total_sales"),
+}
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+
+def cpu_seconds(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -44,51 +58,81 @@ def main():
     parser.add_argument("--batch-etl", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    rust_out, duck_out = f"{args.out}/batch_etl", f"{args.out}/duckdb"
+    outputs = {"batch_etl": f"{args.out}/batch_etl"}
+    outputs.update({name: f"{args.out}/{name}" for name in DUCKDB_VARIANTS})
 
-    def rust():
+    def batch_etl():
+        """Wall and CPU seconds of the whole batch_etl process."""
+        before = cpu_seconds(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
         subprocess.run(
             [args.batch_etl, "--customers", f"{args.data}/customers.csv",
-             "--orders", f"{args.data}/orders.csv", "--output", rust_out],
+             "--orders", f"{args.data}/orders.csv", "--output", outputs["batch_etl"]],
             check=True, env={**os.environ, "RUST_LOG": "warn"}, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start, cpu_seconds(resource.RUSAGE_CHILDREN) - before
 
-    def duck():
-        shutil.rmtree(duck_out, ignore_errors=True)
-        con = duckdb.connect()
-        con.execute(SQL.format(data=args.data, out=duck_out))
-        con.close()
+    def duckdb_run(name):
+        amount, target, options, _ = DUCKDB_VARIANTS[name]
+        shutil.rmtree(outputs[name], ignore_errors=True)
+        os.makedirs(outputs[name])
+        sql = (f"COPY ({QUERY.format(data=args.data, amount=amount)}) TO '{outputs[name]}{target}' "
+               f"(FORMAT parquet, COMPRESSION snappy, OVERWRITE true{options})")
 
-    rust_times, duck_times = [], []
-    for _ in range(args.runs):  # interleaved, so both see the same machine load
-        rust_times.append(timed(rust))
-        duck_times.append(timed(duck))
+        def run():
+            before = cpu_seconds(resource.RUSAGE_SELF)
+            start = time.perf_counter()
+            con = duckdb.connect()
+            con.execute(sql)
+            con.close()
+            return time.perf_counter() - start, cpu_seconds(resource.RUSAGE_SELF) - before
+        return run
+
+    contenders = {"batch_etl": batch_etl}
+    contenders.update({name: duckdb_run(name) for name in DUCKDB_VARIANTS})
+    names = list(contenders)
+    walls = {name: [] for name in names}
+    cpus = {name: [] for name in names}
+    loads = [os.getloadavg()[0]]
+    for round_no in range(args.runs):
+        # Alternating, and a different one first each round, so all see the same load.
+        order = names[round_no % len(names):] + names[:round_no % len(names)]
+        for name in order:
+            wall, cpu = contenders[name]()
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+            print(f"round {round_no + 1}  {name:15} {wall:6.2f} s  (cpu {cpu:5.2f} s)", flush=True)
+        loads.append(os.getloadavg()[0])
 
     con = duckdb.connect()
     rows = {name: con.execute(f"SELECT count(*) FROM read_parquet('{path}/*.parquet')").fetchone()[0]
-            for name, path in (("batch_etl", rust_out), ("duckdb", duck_out))}
-    diff = con.execute(f"""
-        SELECT count(*) FROM (
-          (SELECT customer_id, name, city, total_sales, order_count FROM read_parquet('{rust_out}/*.parquet')
-           EXCEPT ALL
-           SELECT customer_id, name, city, total_sales, order_count FROM read_parquet('{duck_out}/*.parquet'))
-          UNION ALL
-          (SELECT customer_id, name, city, total_sales, order_count FROM read_parquet('{duck_out}/*.parquet')
-           EXCEPT ALL
-           SELECT customer_id, name, city, total_sales, order_count FROM read_parquet('{rust_out}/*.parquet')))
-    """).fetchone()[0]
+            for name, path in outputs.items()}
+    ours = f"SELECT customer_id, name, city, total_sales, order_count FROM read_parquet('{outputs['batch_etl']}/*.parquet')"
+    differing = {}
+    for name, (_, _, _, total) in DUCKDB_VARIANTS.items():
+        theirs = (f"SELECT customer_id, name, city, {total} AS total_sales, order_count "
+                  f"FROM read_parquet('{outputs[name]}/*.parquet')")
+        differing[name] = con.execute(
+            f"SELECT count(*) FROM (({ours} EXCEPT ALL {theirs}) UNION ALL ({theirs} EXCEPT ALL {ours}))"
+        ).fetchone()[0]
     size = sum(os.path.getsize(f"{args.data}/{f}") for f in ("customers.csv", "orders.csv"))
 
-    rust_median, duck_median = statistics.median(rust_times), statistics.median(duck_times)
-    print(f"input: {args.data} ({size / 1e6:.0f} MB of CSV), {args.runs} runs each, duckdb {duckdb.__version__}")
-    print(f"batch_etl : median {rust_median:6.2f} s  runs {', '.join(f'{t:.2f}' for t in rust_times)}  rows {rows['batch_etl']}")
-    print(f"duckdb    : median {duck_median:6.2f} s  runs {', '.join(f'{t:.2f}' for t in duck_times)}  rows {rows['duckdb']}")
-    print(f"ratio batch_etl / duckdb: {rust_median / duck_median:.2f}")
-    print(f"rows differing between the two outputs: {diff}")
-    if diff:
-        raise SystemExit("the two outputs differ")
+    median = {name: statistics.median(walls[name]) for name in names}
+    print()
+    print(f"input: {args.data} ({size / 1e6:.0f} MB of CSV), {args.runs} rounds, duckdb {duckdb.__version__}, "
+          f"{os.cpu_count()} cores, load average {min(loads):.1f}-{max(loads):.1f} during the rounds")
+    for name in names:
+        print(f"{name:15}: median {median[name]:5.2f} s  (cpu median {statistics.median(cpus[name]):5.2f} s)"
+              f"  runs {', '.join(f'{t:.2f}' for t in walls[name])}  rows {rows[name]}")
+    for name in DUCKDB_VARIANTS:
+        per_round = [ours / theirs for ours, theirs in zip(walls["batch_etl"], walls[name])]
+        print(f"batch_etl / {name:15}: {median['batch_etl'] / median[name]:.2f} (median of the rounds' ratios "
+              f"{statistics.median(per_round):.2f}, range {min(per_round):.2f}-{max(per_round):.2f});"
+              f" rows differing: {differing[name]}")
+    if any(differing.values()):
+        raise SystemExit("the outputs differ")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,18 @@ async fn matches_a_model_of_spark_semantics_on_unseen_data() {
 
 #[test]
 fn a_bad_value_names_file_line_and_column_and_keeps_the_old_output() {
+    a_bad_value_is_located(csv::Terminator::Any(b'\n'));
+}
+
+/// The fixtures generator's files end their lines with `\r\n`, where the csv crate's own
+/// line count is one short.
+#[test]
+fn a_bad_value_in_a_file_with_crlf_line_ends_names_its_line() {
+    a_bad_value_is_located(csv::Terminator::CRLF);
+}
+
+/// Corrupts the amount on line 42 of orders.csv, written with line ends `terminator`.
+fn a_bad_value_is_located(terminator: csv::Terminator) {
     let dir = tempfile::tempdir().unwrap();
     batch::generate(
         &BatchOptions {
@@ -193,7 +205,10 @@ fn a_bad_value_names_file_line_and_column_and_keeps_the_old_output() {
     let mut bad: Vec<String> = records[40].iter().map(str::to_string).collect();
     bad[4] = "abc".to_string();
     records[40] = csv::StringRecord::from(bad);
-    let mut writer = csv::Writer::from_path(&orders).unwrap();
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(terminator)
+        .from_path(&orders)
+        .unwrap();
     writer.write_record(batch::ORDERS_HEADER).unwrap();
     for record in &records {
         writer.write_record(record).unwrap();

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{DataType, TimeUnit, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit, UInt64Type};
 use datafusion::common::{DataFusionError, JoinType, plan_err};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::error::Result;
@@ -33,18 +33,22 @@ pub async fn read_sources(
     customers_csv: &str,
     orders_csv: &str,
 ) -> Result<(DataFrame, DataFrame)> {
-    for path in [customers_csv, orders_csv] {
-        if !Path::new(path).is_file() {
-            return plan_err!("input file not found: {path}");
-        }
-    }
-    let (customers_schema, orders_schema) = (customers_schema(), orders_schema());
-    let options = |schema| CsvReadOptions::new().has_header(true).schema(schema);
-    let customers = ctx
-        .read_csv(customers_csv, options(&customers_schema))
-        .await?;
-    let orders = ctx.read_csv(orders_csv, options(&orders_schema)).await?;
+    let customers = read_csv(ctx, customers_csv, &customers_schema()).await?;
+    let orders = read_csv(ctx, orders_csv, &orders_schema()).await?;
     Ok((customers, orders))
+}
+
+/// One CSV source with a header, read with `schema` (no inference).
+pub(super) async fn read_csv(
+    ctx: &SessionContext,
+    path: &str,
+    schema: &Schema,
+) -> Result<DataFrame> {
+    if !Path::new(path).is_file() {
+        return plan_err!("input file not found: {path}");
+    }
+    let options = CsvReadOptions::new().has_header(true).schema(schema);
+    ctx.read_csv(path, options).await
 }
 
 /// Step 3. Spark: `df.dropDuplicates().dropna()`
