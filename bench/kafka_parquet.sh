@@ -40,16 +40,22 @@ bare=$(cargo run --release --quiet -p order_producer --bin bare_consumer -- \
 echo "$bare"
 bare_eps=$(sed -E 's/.* ([0-9.]+) events\/s.*/\1/' <<<"$bare")
 
-echo "== kafka_to_parquet (release reference, --max-batch $MAX_BATCH)"
-summary=$(cargo run --release --quiet -p solutions --bin kafka_to_parquet -- \
+echo "== kafka_to_parquet (release reference, --max-batch $MAX_BATCH); $(uptime | sed 's/.*load average/load average/')"
+# The binary itself (not `cargo run`), so that its CPU time is its own. It links DataFusion
+# and std dynamically (see README, Performance).
+bin="${CARGO_TARGET_DIR:-target}/release"
+TIMEFORMAT='%U %S'
+{ time LD_LIBRARY_PATH="$(rustc --print target-libdir):$bin:$bin/deps" "$bin/kafka_to_parquet" \
     --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" --dlq "$topic-dlq" \
     --group "bench-lake-$run" --output "$work/lake" --checkpoint "$work/checkpoint" \
-    --max-batch "$MAX_BATCH" --idle-timeout-s 2 --summary-json 2>"$work/pipeline.log" | tail -n 1)
+    --max-batch "$MAX_BATCH" --idle-timeout-s 2 --summary-json >"$work/summary" 2>"$work/pipeline.log"; } 2>"$work/cpu"
+summary=$(tail -n 1 "$work/summary")
 echo "$summary"
 
-python3 - "$summary" "$bare_eps" "$COUNT" "$work/lake" <<'PY'
+python3 - "$summary" "$bare_eps" "$COUNT" "$work/lake" "$(tail -n 1 "$work/cpu")" <<'PY'
 import json, os, sys
 summary, bare_eps, count, lake = json.loads(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+cpu = sum(float(x) for x in sys.argv[5].split())
 files = [os.path.join(d, f) for d, _, fs in os.walk(lake) for f in fs if f.endswith(".parquet")]
 size = sum(os.path.getsize(f) for f in files)
 eps = summary["read"] / summary["ingest_seconds"]
@@ -57,5 +63,7 @@ assert summary["read"] == count, f"read {summary['read']} of {count} records"
 print(f"== result: {summary['read']:,} records in {summary['ingest_seconds']:.2f} s = {eps:,.0f} events/s "
       f"({eps / bare_eps:.0%} of the bare consumer's {bare_eps:,.0f} events/s); "
       f"{summary['written']:,} rows in {len(files)} files ({size / 1e6:.1f} MB), "
-      f"{summary['dead_letters']:,} dead letters, {summary['batches']} batches")
+      f"{summary['dead_letters']:,} dead letters, {summary['batches']} batches; "
+      f"CPU (user + sys) {cpu:.2f} s, {cpu / summary['read'] * 1e6:.2f} µs per event; "
+      f"load average {os.getloadavg()[0]:.1f} (on 2 shared cores, above ~1.5 read the rate as a lower bound)")
 PY

@@ -11,6 +11,8 @@ pub mod kafka_parquet;
 pub mod kafka_stream;
 #[cfg(any(feature = "kafka_stream", feature = "kafka_parquet"))]
 pub mod mock;
+#[cfg(any(feature = "kafka_stream", feature = "kafka_parquet"))]
+pub mod order_decoder;
 
 /// How the runnable pipelines end: `Ok` exits 0; an error prints one plain line with
 /// its chain of causes (`kafka_stream: error: reading …: …`) and exits 1. A backtrace
