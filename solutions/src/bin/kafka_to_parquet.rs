@@ -43,15 +43,22 @@ struct Args {
     /// folder if absent).
     #[arg(long)]
     output: Option<PathBuf>,
-    /// The checkpoint folder, one job per folder (with `mock`: next to the lake if absent).
+    /// The checkpoint folder, shared by the group's instances: one checkpoint per Kafka
+    /// partition in `partitions/` (with `mock`: next to the lake if absent).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// The dead-letter topic for malformed and invalid records.
     #[arg(long, default_value = "orders_dlq")]
     dlq: String,
-    /// The consumer group the offsets are committed for.
+    /// The consumer group the offsets are committed for. Several instances in one group
+    /// share the partitions, the lake and the checkpoint folder.
     #[arg(long, default_value = "kafka-to-parquet")]
     group: String,
+    /// A stable name for this instance when several run in the group (e.g. 0, 1, 2, or
+    /// the pod's name): each needs its own. A restart with the same name fences the
+    /// killed instance's transaction and takes its partitions back at once.
+    #[arg(long)]
+    instance_id: Option<String>,
     /// Stop (exit 0) after this many seconds without a record; run forever if absent.
     #[arg(long)]
     idle_timeout_s: Option<f64>,
@@ -110,6 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         input: args.topic.clone(),
         dlq: args.dlq.clone(),
         group: args.group.clone(),
+        instance_id: args.instance_id.clone(),
         lake_dir: output.clone(),
         checkpoint_dir: checkpoint,
         batch_size: args.max_batch,
@@ -187,7 +195,7 @@ fn folders(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
         .clone()
         .unwrap_or_else(|| demo.join("checkpoint"));
     anyhow::ensure!(
-        !checkpoint.join(kafka_parquet::CHECKPOINT_FILE).exists(),
+        !checkpoint.join(kafka_parquet::PARTITIONS_DIR).exists(),
         "{} holds a checkpoint, but the mock cluster starts with an empty topic: \
          give --bootstrap mock a new --checkpoint folder (or none)",
         checkpoint.display()

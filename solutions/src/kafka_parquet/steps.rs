@@ -44,7 +44,15 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.json";
 /// Step 1: a consumer in group `group_id`, auto-commit off, starting from the earliest
 /// offset when the group has none.
 pub fn create_consumer(bootstrap_servers: &str, group_id: &str) -> anyhow::Result<BaseConsumer> {
-    ClientConfig::new()
+    consumer_config(bootstrap_servers, group_id)
+        .create()
+        .with_context(|| format!("creating a Kafka consumer for {bootstrap_servers}"))
+}
+
+/// The configuration of step 1's consumer (the pipeline adds its group settings to it).
+pub(super) fn consumer_config(bootstrap_servers: &str, group_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
@@ -54,9 +62,8 @@ pub fn create_consumer(bootstrap_servers: &str, group_id: &str) -> anyhow::Resul
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         .set("queued.min.messages", "1000000")
-        .set("queued.max.messages.kbytes", "262144")
-        .create()
-        .with_context(|| format!("creating a Kafka consumer for {bootstrap_servers}"))
+        .set("queued.max.messages.kbytes", "262144");
+    config
 }
 
 // ---------------------------------------------------------------- step 2
@@ -459,7 +466,7 @@ impl Checkpoint {
 }
 
 /// Writes `path` through a hidden temporary file: write, fsync, rename, fsync the directory.
-fn write_durably(
+pub(super) fn write_durably(
     path: &Path,
     write: impl FnOnce(&mut File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -500,11 +507,6 @@ fn part_file_name(batch_id: u64, topic: &str, offsets: &BTreeMap<i32, i64>) -> S
         "part-{batch_id:010}-{:016x}.snappy.parquet",
         fingerprint(topic, offsets)
     )
-}
-
-/// The batch id in a `part-` file name, `None` for other files.
-pub(super) fn batch_id_of(file_name: &str) -> Option<u64> {
-    file_name.strip_prefix("part-")?.get(..10)?.parse().ok()
 }
 
 /// Writes the rows of `orders` under `lake_dir`, one file per hive partition, named after

@@ -12,8 +12,12 @@
 //! `year=2026/month=12/day=1/hour=0/` (numbers as Spark writes them, not zero-padded),
 //! Snappy Parquet, columns `kafka_partition: Int32, kafka_offset: Int64`, the payload's
 //! fields but `timestamp`, then `event_time: Timestamp(µs, UTC)`; the partition columns
-//! only in the folder names; `<checkpoint>/checkpoint.json` as step 7 writes it. Dead
-//! letters are the rejected record's key and value, unchanged, with a `dlq.reason` header.
+//! only in the folder names; `<checkpoint>/checkpoint.json` as step 7 writes it, or the
+//! per-partition layout of a program that scales out in a consumer group (the expert
+//! reference): `<checkpoint>/partitions/<partition>.json`, each
+//! `{"topic": …, "partition": 0, "batch_id": 3, "offset": 120, …}` (see
+//! [`read_checkpoint`]). Dead letters are the rejected record's key and value, unchanged,
+//! with a `dlq.reason` header.
 //!
 //! Chaos on the mock cluster: it lives in the grader's process and the program reaches it
 //! over TCP, so a killed program is just a dropped connection and the mock keeps its
@@ -711,17 +715,27 @@ async fn read_dead_letters(broker: &Broker, topic: &str) -> anyhow::Result<Vec<L
 
 /// `checkpoint.json` as step 7 writes it.
 struct CheckpointFile {
+    /// `checkpoint.json`, or `partitions/*.json` (the per-partition layout).
+    name: &'static str,
     offsets: BTreeMap<i32, i64>,
     topic: Option<String>,
     batch_id: Option<i64>,
 }
 
 /// `Ok(None)`: no checkpoint file; `Err`: one that does not follow the contract.
+///
+/// Without `checkpoint.json`, the per-partition layout is read instead: one
+/// `partitions/<partition>.json` per Kafka partition, each with `topic`, `partition`,
+/// `batch_id` and `offset` (the next offset to read; `null` before the partition's first
+/// batch). They are merged into one checkpoint: the offsets of the partitions that have
+/// one, the largest `batch_id`, the topic they all name.
 fn read_checkpoint(dir: &Path) -> Result<Option<CheckpointFile>, String> {
     let path = dir.join("checkpoint.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return read_partition_checkpoints(&dir.join("partitions"));
+        }
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     let value: serde_json::Value =
@@ -740,10 +754,76 @@ fn read_checkpoint(dir: &Path) -> Result<Option<CheckpointFile>, String> {
         parsed.insert(p, o);
     }
     Ok(Some(CheckpointFile {
+        name: "checkpoint.json",
         offsets: parsed,
         topic: value["topic"].as_str().map(str::to_string),
         batch_id: value["batch_id"].as_i64(),
     }))
+}
+
+/// The per-partition layout of [`read_checkpoint`], merged; `Ok(None)` without the folder.
+fn read_partition_checkpoints(folder: &Path) -> Result<Option<CheckpointFile>, String> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot list {}: {e}", folder.display())),
+    };
+    let mut merged = CheckpointFile {
+        name: "partitions/*.json",
+        offsets: BTreeMap::new(),
+        topic: None,
+        batch_id: None,
+    };
+    let mut found = false;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", folder.display()))?
+            .path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue; // locks and temporary files
+        };
+        let shown = format!("partitions/{name}.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{shown} is not JSON: {e}"))?;
+        let partition = value["partition"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| p.to_string() == name)
+            .ok_or_else(|| format!("{shown} needs \"partition\": {name}"))?;
+        let topic = value["topic"].as_str().map(str::to_string);
+        if found && topic != merged.topic {
+            return Err(format!(
+                "{shown} is for topic {topic:?}, another partition's for {:?}",
+                merged.topic
+            ));
+        }
+        found = true;
+        merged.topic = topic;
+        match &value["offset"] {
+            serde_json::Value::Null => {}
+            offset => {
+                let o = offset
+                    .as_i64()
+                    .ok_or_else(|| format!("{shown}: the offset is {offset}"))?;
+                merged.offsets.insert(partition, o);
+                merged.batch_id = merged.batch_id.max(value["batch_id"].as_i64());
+            }
+        }
+    }
+    if !found {
+        return Ok(None);
+    }
+    if merged.offsets.is_empty() {
+        // Claimed, nothing committed yet: a checkpoint with no batch.
+        merged.batch_id = merged.batch_id.or(Some(-1));
+    }
+    Ok(Some(merged))
 }
 
 // ------------------------------------------------------------------ the lake against the records
@@ -1715,8 +1795,8 @@ fn checkpoint_check(
         return Check::fail(
             STEP,
             format!(
-                "checkpoint.json needs \"batch_id\" (a number) and \"topic\" ({})",
-                job.topic
+                "{} needs \"batch_id\" (a number) and \"topic\" ({})",
+                saved.name, job.topic
             ),
         )
         .with_detail(format!("expected (step 7): {format}"));
@@ -1725,8 +1805,9 @@ fn checkpoint_check(
         return Check::fail(
             STEP,
             format!(
-                "checkpoint.json has the offsets {}, the topic ends at {} (the next offset to \
+                "{} has the offsets {}, the topic ends at {} (the next offset to \
                  read, per partition)",
+                saved.name,
                 show_offsets(&saved.offsets),
                 show_offsets(end)
             ),
@@ -1735,7 +1816,8 @@ fn checkpoint_check(
     Check::pass(
         STEP,
         format!(
-            "checkpoint.json at the end of the topic {}",
+            "{} at the end of the topic {}",
+            saved.name,
             show_offsets(end)
         ),
     )
@@ -2200,6 +2282,49 @@ mod tests {
         assert!(top.contains("at the top of the lake"), "{top}");
         let padded = layout_problem(&lake(&["year=2026/month=12/day=01/hour=00"])).unwrap();
         assert!(padded.contains("zero-padded"), "{padded}");
+    }
+
+    #[test]
+    fn per_partition_checkpoints_merge_into_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("partitions");
+        std::fs::create_dir_all(&folder).unwrap();
+        let write = |name: &str, text: &str| std::fs::write(folder.join(name), text).unwrap();
+        write(
+            "0.json",
+            r#"{"topic": "t", "partition": 0, "batch_id": 3, "offset": 120}"#,
+        );
+        write(
+            "1.json",
+            r#"{"topic": "t", "partition": 1, "batch_id": 5, "offset": 7}"#,
+        );
+        write(
+            "2.json",
+            r#"{"topic": "t", "partition": 2, "batch_id": null, "offset": null}"#,
+        );
+        write("0.lock", "");
+        let merged = read_checkpoint(dir.path()).unwrap().unwrap();
+        assert_eq!(merged.offsets, BTreeMap::from([(0, 120), (1, 7)]));
+        assert_eq!(merged.batch_id, Some(5));
+        assert_eq!(merged.topic.as_deref(), Some("t"));
+
+        write(
+            "3.json",
+            r#"{"topic": "other", "partition": 3, "offset": 1}"#,
+        );
+        let mixed = read_checkpoint(dir.path()).err().unwrap();
+        assert!(mixed.contains("topic"), "{mixed}");
+        std::fs::write(
+            dir.path().join("checkpoint.json"),
+            r#"{"batch_id": 0, "topic": "t", "offsets": {"0": 1}}"#,
+        )
+        .unwrap();
+        let single = read_checkpoint(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            single.offsets,
+            BTreeMap::from([(0, 1)]),
+            "checkpoint.json comes first"
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@
 //! [`Broker::consume`] assigns the partitions instead of subscribing (no 3 s group
 //! join), and unassigns before the consumer drops.
 //!
+//! A test that kills or restarts the broker starts its own with
+//! [`local_broker::LocalBroker`] (`scripts/kafka-local` on free ports).
+//!
 //! For kata authors: the mock has no CreateTopics (use [`Broker::create_topic`], not
 //! your own admin client), and keeps at most 5 MiB per partition (see below): keep a
 //! test's data under that on each partition, or compress.
@@ -73,6 +76,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{OnceCell, oneshot};
 
+pub mod local_broker;
 pub mod steps;
 
 pub use kafka_choice::{BrokerKind, DOCKER_PING_TIMEOUT, KAFKA_IMAGE_TAG};
@@ -162,13 +166,33 @@ impl Broker {
         std::thread::Builder::new()
             .name("kafka-mock-cluster".into())
             .spawn(move || {
-                let cluster = match rdkafka::mocking::MockCluster::new(1) {
-                    Ok(c) => c,
+                // The mock belongs to a client of its own (`test.mock.num.brokers`), so
+                // that its group rebalance delay can be set: 0 instead of the 3 s of
+                // Kafka's `group.initial.rebalance.delay.ms`, which every subscribing
+                // consumer would otherwise wait before its first message.
+                let owner: rdkafka::producer::BaseProducer = match ClientConfig::new()
+                    .set("test.mock.num.brokers", "1")
+                    .create()
+                {
+                    Ok(p) => p,
                     Err(e) => {
                         let _ = ready_tx.send(Err(format!("{e}")));
                         return;
                     }
                 };
+                let client = rdkafka::producer::Producer::client(&owner);
+                let Some(cluster) = client.mock_cluster() else {
+                    let _ = ready_tx.send(Err("the client has no mock cluster".into()));
+                    return;
+                };
+                // SAFETY: the handle's mock cluster lives as long as `owner`, which
+                // outlives this call; the function only sets a default of the cluster.
+                unsafe {
+                    rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(
+                        rdkafka::bindings::rd_kafka_handle_mock_cluster(client.native_ptr()),
+                        0,
+                    );
+                }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 for request in incoming {
                     let result = cluster
@@ -426,6 +450,65 @@ impl Broker {
                         "consumed {} of {expected} expected records from {topic} within {deadline:?}",
                         records.len()
                     ));
+                }
+                Ok(Err(e)) => break Err(anyhow!("consuming {topic}: {e}")),
+                Ok(Ok(message)) => records.push(ConsumedRecord {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().map(<[u8]>::to_vec),
+                }),
+            }
+        };
+        let _ = consumer.unassign();
+        outcome.map(|()| records)
+    }
+
+    /// Every record of `topic` that a `read_committed` consumer sees, from the earliest
+    /// offset to the end of every partition (records of aborted transactions are
+    /// skipped), or fails at `deadline`. Unlike [`Broker::consume`] it needs no expected
+    /// count, so it also shows what was written too often.
+    pub async fn consume_to_end(
+        &self,
+        topic: &str,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<ConsumedRecord>> {
+        let started = Instant::now();
+        let partitions = self.wait_for_partitions(topic, deadline, None).await?;
+        let consumer: StreamConsumer = self
+            .consumer_config(&unique_name("kafka-testkit-consume-to-end"))
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "100")
+            .create()
+            .context("creating a Kafka consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .context("building the partition assignment")?;
+        }
+        consumer
+            .assign(&assignment)
+            .with_context(|| format!("assigning the {partitions} partitions of {topic}"))?;
+        let mut at_end = std::collections::BTreeSet::new();
+        let mut records = Vec::new();
+        let end = tokio::time::Instant::from_std(started + deadline);
+        let outcome = loop {
+            if at_end.len() as i32 >= partitions {
+                break Ok(());
+            }
+            match tokio::time::timeout_at(end, consumer.recv()).await {
+                Err(_) => {
+                    break Err(anyhow!(
+                        "reading {topic} to its end took over {deadline:?} ({} records, \
+                         {} of {partitions} partitions at their end)",
+                        records.len(),
+                        at_end.len()
+                    ));
+                }
+                Ok(Err(KafkaError::PartitionEOF(p))) => {
+                    at_end.insert(p);
                 }
                 Ok(Err(e)) => break Err(anyhow!("consuming {topic}: {e}")),
                 Ok(Ok(message)) => records.push(ConsumedRecord {
