@@ -11,8 +11,13 @@
 //! Without `--idle-timeout-s` it runs until Ctrl-C, then stops cleanly: the last
 //! micro-batch is committed, the open windows stay for the next run (same group),
 //! which replays their records. With it, it stops once no record arrived for that
-//! long, after emitting every open window. It prints the counts at the end, and with
-//! `--show-output` (always with `--bootstrap mock`) the aggregates it wrote.
+//! long (and the broker says there is nothing new), after emitting every open window.
+//! It prints the counts at the end, and with `--show-output` (always with
+//! `--bootstrap mock`) the aggregates it wrote.
+//!
+//! Each micro-batch's aggregates, dead letters and offsets go in one Kafka transaction
+//! (`--at-least-once`: delivered, then committed); a restarted instance keeps its
+//! `--instance` name, so that it fences the one it replaces.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -25,7 +30,7 @@ use fixtures::events::{DirtyOptions, EventGenerator};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use solutions::kafka_stream::{PipelineConfig, PipelineCounts, StopReason, run};
+use solutions::kafka_stream::{Delivery, PipelineConfig, PipelineCounts, StopReason, run};
 use solutions::mock;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -61,6 +66,24 @@ struct Args {
     /// Longest wait for a micro-batch to fill, in milliseconds.
     #[arg(long, default_value_t = 500)]
     batch_wait_ms: u64,
+    /// Write each micro-batch's aggregates, dead letters and input offsets in one Kafka
+    /// transaction: a `read_committed` reader sees each window once, even across crashes
+    /// (the default).
+    #[arg(long, conflicts_with = "at_least_once")]
+    exactly_once: bool,
+    /// Instead of transactions: deliver the aggregates and dead letters, then commit the
+    /// offsets; a crash in between sends that micro-batch's windows again (same key,
+    /// same value).
+    #[arg(long)]
+    at_least_once: bool,
+    /// How long a transaction may stay open before the broker aborts it (the longest a
+    /// killed instance holds back those that take over its partitions).
+    #[arg(long, default_value_t = 60.0)]
+    transaction_timeout_s: f64,
+    /// This instance's name in the group; exactly once (the default), its transactions are
+    /// `<group>-<input>-<instance>`, so a restarted instance must keep it.
+    #[arg(long, default_value = "0")]
+    instance: String,
     /// With `--bootstrap mock`: how many generated events to put in the input topic.
     #[arg(long, default_value_t = 20_000)]
     demo_events: usize,
@@ -112,6 +135,14 @@ async fn pipeline() -> Result<()> {
         max_records: args.max_records,
         batch_size: args.batch_size,
         batch_wait: Duration::from_millis(args.batch_wait_ms),
+        delivery: if args.at_least_once {
+            Delivery::AtLeastOnce
+        } else {
+            Delivery::ExactlyOnce
+        },
+        instance: args.instance.clone(),
+        transaction_timeout: Duration::try_from_secs_f64(args.transaction_timeout_s)
+            .context("--transaction-timeout-s must be a non-negative number of seconds")?,
         ..PipelineConfig::new(
             &bootstrap,
             &args.input,

@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -20,9 +21,12 @@ use tracing::{debug, info, warn};
 
 use super::steps::{
     Malformed, WATERMARK_DELAY_MS, WINDOW_MS, WindowState, apply_watermark, create_clients,
-    event_times, format_aggregates, parse_orders, parsed_order_schema, read_micro_batch, send_all,
+    event_times, format_aggregates, parsed_order_schema, read_micro_batch, send_all,
     tumbling_window_totals, write_and_commit,
 };
+
+/// What a group has committed, per partition: the offset and its metadata.
+type Committed = HashMap<i32, (Offset, String)>;
 
 /// What [`run`] needs to know.
 #[derive(Debug, Clone)]
@@ -40,10 +44,34 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Longest wait for one micro-batch to fill.
     pub batch_wait: Duration,
+    /// How the results and the offsets reach Kafka.
+    pub delivery: Delivery,
+    /// How long a transaction may stay open before the broker aborts it: the longest a
+    /// killed instance's open transaction holds back the instances that take over its
+    /// partitions, and the longest broker outage a transaction survives (after that the
+    /// producer is fenced and the instance stops).
+    pub transaction_timeout: Duration,
+    /// This instance's name among the instances of the group (with
+    /// [`Delivery::ExactlyOnce`], its `transactional.id` is `<group>-<input>-<instance>`):
+    /// a restarted instance must keep its name to fence the one it replaces.
+    pub instance: String,
+}
+
+/// How [`run`] writes a micro-batch's results and commits its input offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Aggregates and dead letters delivered, then the offsets committed: a crash in
+    /// between sends that micro-batch's windows again (same key, same value).
+    AtLeastOnce,
+    /// Aggregates, dead letters and offsets in one Kafka transaction: a reader with
+    /// `isolation.level=read_committed` sees each window once, whatever the crash. The
+    /// default: it costs no throughput (`bench/kafka_stream.sh --compare-delivery 5`).
+    ExactlyOnce,
 }
 
 impl PipelineConfig {
-    /// A configuration with the default micro-batch size and wait, running until shut down.
+    /// A configuration with the default micro-batch size and wait, exactly once, running
+    /// until shut down.
     pub fn new(bootstrap_servers: &str, input: &str, output: &str, dlq: &str, group: &str) -> Self {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
@@ -55,6 +83,9 @@ impl PipelineConfig {
             max_records: None,
             batch_size: 100_000,
             batch_wait: Duration::from_millis(500),
+            delivery: Delivery::ExactlyOnce,
+            transaction_timeout: Duration::from_secs(60),
+            instance: "0".into(),
         }
     }
 }
@@ -99,6 +130,10 @@ struct Checkpoint {
     max_event_time_ms: Option<i64>,
     /// Every window ending at or before this has been emitted.
     emitted_through_ms: i64,
+    /// The records before this offset have been read whole: their dead letters are
+    /// sent, and a replay does not send them again (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read_through: Option<i64>,
 }
 
 /// Where a micro-batch started, kept while a window it opened is open.
@@ -122,17 +157,37 @@ struct BatchMark {
 /// late (Flink's per-partition watermarks; Spark avoids the issue by advancing its
 /// watermark only between micro-batches).
 ///
-/// Delivery and restarts. After each micro-batch, the emitted windows and the dead
-/// letters are delivered, then the offsets are committed. A committed offset never
-/// passes a record that is still in an open window: it is the position at the start of
-/// the micro-batch that opened the oldest open window. Each offset's metadata holds
-/// the partition's latest event time at that point and the watermark up to which
-/// windows were emitted. A restarted pipeline (same group) replays from there with
-/// those event times, so it takes the same late/on-time decisions and rebuilds the
-/// open windows in full; the replayed records of windows emitted already are dropped
-/// (counted as late), so those windows are not sent again. A crash between delivery
-/// and commit re-sends that micro-batch's windows: same key, same value
-/// (at-least-once, idempotent by key).
+/// Delivery and restarts. After each micro-batch, the emitted windows, the dead letters
+/// and the offsets are committed. A committed offset never passes a record that is
+/// still in an open window: it is the position at the start of the micro-batch that
+/// opened the oldest open window. Each offset's metadata holds the partition's latest
+/// event time at that point, the watermark up to which windows were emitted and the
+/// offset up to which records were read whole. A restarted pipeline (same group)
+/// replays from there with those event times, so it takes the same late/on-time
+/// decisions and rebuilds the open windows in full; the replayed records of windows
+/// emitted already are dropped (counted as late), and replayed malformed records are
+/// not sent to the dead-letter topic again.
+///
+/// Exactly once ([`Delivery::ExactlyOnce`], the default): a micro-batch's aggregates,
+/// dead letters and offsets (with the consumer's group metadata) go in one Kafka
+/// transaction, whose `transactional.id` is the instance's, so a restarted instance
+/// fences the one it replaces and aborts its open transaction before it reads the
+/// checkpoints. A transaction that fails is aborted and the pipeline rewinds to what
+/// is committed, as at start-up. [`Delivery::AtLeastOnce`]: delivered, then committed;
+/// a crash in between re-sends that micro-batch's windows (same key, same value).
+///
+/// Failures. Idle means the broker answers and every assigned partition has been read
+/// to its end, not merely that no record came: while the broker is down or the group
+/// rebalances the pipeline waits. When the consumer is handed its partitions again it
+/// fetches from the committed offsets; the pipeline sees a partition go back and
+/// rebuilds its open windows from the committed checkpoint (the same rewind), and it
+/// does so too when records it had read were dropped with a read error.
+///
+/// Scale-out. Several instances in one group (each with its own `instance` name) need
+/// input keyed by category, so that each owns whole categories. Each partition's
+/// checkpoint says up to where its windows were emitted, and every assigned partition's
+/// checkpoint is committed with each micro-batch; when partitions are handed over, the
+/// instances rewind (the new owner from the previous owner's checkpoint).
 pub async fn run(
     config: &PipelineConfig,
     shutdown: impl Future<Output = ()>,
@@ -142,6 +197,12 @@ pub async fn run(
         "the micro-batch size must be positive"
     );
     let (consumer, producer) = create_clients(&config.bootstrap_servers, &config.group)?;
+    // Before the checkpoints are read: fencing the instance this one replaces aborts its
+    // open transaction, whose offsets would otherwise hold the committed ones back.
+    let producer = match config.delivery {
+        Delivery::AtLeastOnce => producer,
+        Delivery::ExactlyOnce => transactional_producer(config)?,
+    };
     for topic in [&config.output, &config.dlq] {
         output_topic_ready(&producer, topic)?;
     }
@@ -151,10 +212,14 @@ pub async fn run(
         producer: &producer,
         counts: PipelineCounts::default(),
         started: None,
+        txn_offsets_kept: None,
+        committed: HashMap::new(),
+        failed_transactions: 0,
     };
     let outcome = match restore_checkpoints(&consumer, &config.input) {
-        Ok(checkpoints) => {
-            let windowing = Windowing::new(&config.input, &checkpoints);
+        Ok((checkpoints, committed)) => {
+            let windowing = Windowing::new(&config.input, &checkpoints, &committed);
+            pipeline.committed = committed;
             let reason = pipeline.run(windowing, shutdown).await;
             reason.map(|r| (pipeline.counts, r))
         }
@@ -177,11 +242,22 @@ struct Pipeline<'a> {
     producer: &'a FutureProducer,
     counts: PipelineCounts,
     started: Option<Instant>,
+    /// Whether the broker keeps the offsets committed in a transaction (known after
+    /// the first one).
+    txn_offsets_kept: Option<bool>,
+    /// What the group has committed, per partition (offset and metadata), until
+    /// `txn_offsets_kept` is known.
+    committed: Committed,
+    /// Micro-batches whose transaction failed since the last one that committed.
+    failed_transactions: u32,
 }
 
 /// What a micro-batch read returned.
 enum Read {
     Batch(Vec<OwnedMessage>, Duration),
+    /// A condition that goes away by itself (the broker down or restarting): what was
+    /// read with it is dropped.
+    Failed(anyhow::Error),
     Shutdown,
 }
 
@@ -202,6 +278,18 @@ impl<'a> Pipeline<'a> {
             let (messages, read_time) = match read {
                 Read::Shutdown => return Ok(StopReason::Stopped),
                 Read::Batch(messages, read_time) => (messages, read_time),
+                Read::Failed(e) => {
+                    // The messages read before the error are dropped: if the consumer
+                    // had moved past what the windows hold, back to what is committed.
+                    match windowing.behind(self.consumer) {
+                        Some(lost) => {
+                            windowing = self.rewind(&format!("{e:#}; {lost} not processed"))?
+                        }
+                        None => warn!("reading: {e:#}; nothing lost, reading on"),
+                    }
+                    read = self.read(&mut shutdown, last_record).await?;
+                    continue;
+                }
             };
             if messages.is_empty() {
                 if !assigned {
@@ -216,19 +304,36 @@ impl<'a> Pipeline<'a> {
                 } else if let Some(idle) = config.idle_timeout
                     && last_record.elapsed() >= idle
                 {
+                    // Idle means the broker answers and there is nothing new, not that
+                    // no record came: a broker that is down or restarting sends none.
+                    match self.unread(&windowing.positions) {
+                        Ok(behind) if behind.is_empty() => {}
+                        Ok(behind) => {
+                            debug!(
+                                ?behind,
+                                "no record for a while, but not at the end: not idle"
+                            );
+                            last_record = Instant::now();
+                            read = self.read(&mut shutdown, last_record).await?;
+                            continue;
+                        }
+                        Err(e) => {
+                            warn!("not idle: {e:#}");
+                            last_record = Instant::now();
+                            read = self.read(&mut shutdown, last_record).await?;
+                            continue;
+                        }
+                    }
                     info!(
                         idle_s = idle.as_secs_f64(),
                         "input idle, emitting the open windows"
                     );
                     let (aggregates, offsets) = windowing.emit_open_windows()?;
-                    write_and_commit(
-                        self.producer,
-                        self.consumer,
-                        &config.output,
-                        &aggregates,
-                        &offsets,
-                    )
-                    .await?;
+                    if let Err(e) = self.write(Vec::new(), &aggregates, &offsets).await {
+                        windowing = self.recover(e)?;
+                        read = self.read(&mut shutdown, last_record).await?;
+                        continue;
+                    }
                     self.counts.windows_emitted += aggregates.len() as u64;
                     info!(windows_emitted = aggregates.len(), "open windows emitted");
                     return Ok(StopReason::Idle);
@@ -238,12 +343,44 @@ impl<'a> Pipeline<'a> {
             }
             assigned = true;
             last_record = Instant::now();
+            // The consumer went back: its partitions were assigned again (a rebalance,
+            // a broker restart) and it fetches from the committed offsets. The open
+            // windows are rebuilt from the committed checkpoint, every partition from
+            // there (as at start-up); this batch is dropped.
+            if let Some((partition, offset, next)) = windowing.went_back(&messages) {
+                windowing = self.rewind(&format!(
+                    "partition {partition} went back to offset {offset} (next was {next})"
+                ))?;
+                read = self.read(&mut shutdown, last_record).await?;
+                continue;
+            }
+            // Partitions handed over (instances joined or left the group): their
+            // checkpoints are newer than the ones the windows were built from, so the
+            // same rewind. Before the first micro-batch since the checkpoints were read,
+            // they are read again: another instance may have committed meanwhile.
+            let assignment = self.assigned_partitions();
+            let handed_over = if windowing.assigned.is_empty() {
+                let (_, committed) = restore_checkpoints(self.consumer, &config.input)?;
+                (committed != windowing.built_from)
+                    .then(|| "the checkpoints changed since they were read".to_string())
+            } else {
+                (assignment != windowing.assigned).then(|| {
+                    format!(
+                        "partitions {assignment:?} assigned instead of {:?}",
+                        windowing.assigned
+                    )
+                })
+            };
+            if let Some(why) = handed_over {
+                windowing = self.rewind(&why)?;
+                read = self.read(&mut shutdown, last_record).await?;
+                continue;
+            }
             self.started.get_or_insert(last_record - read_time);
             let read_count = self.counts.read + messages.len() as u64;
             let stop = config.max_records.is_some_and(|max| read_count >= max);
 
             // Steps 3 to 6 on a worker thread, while this one reads the next batch.
-            let assignment = self.assigned_partitions();
             let work = tokio::task::spawn_blocking(move || {
                 let computed = windowing.micro_batch(messages, &assignment);
                 (windowing, computed)
@@ -256,7 +393,12 @@ impl<'a> Pipeline<'a> {
             };
             let (back, computed) = worked.context("the windowing worker panicked")?;
             windowing = back;
-            self.deliver(computed?, read_time).await?;
+            if let Err(e) = self.deliver(computed?, read_time).await {
+                windowing = self.recover(e)?;
+                read = self.read(&mut shutdown, last_record).await?;
+                continue;
+            }
+            self.failed_transactions = 0;
             if stop {
                 info!(read = self.counts.read, "max records read, stopping");
                 return Ok(StopReason::Stopped);
@@ -280,7 +422,11 @@ impl<'a> Pipeline<'a> {
         let reading = Instant::now();
         tokio::select! {
             messages = read_micro_batch(self.consumer, &config.input, config.batch_size, wait) => {
-                Ok(Read::Batch(messages?, reading.elapsed()))
+                match messages {
+                    Ok(messages) => Ok(Read::Batch(messages, reading.elapsed())),
+                    Err(e) if is_retriable(&e) => Ok(Read::Failed(e)),
+                    Err(e) => Err(e),
+                }
             }
             () = shutdown.as_mut() => {
                 info!("shutdown requested, stopping");
@@ -289,8 +435,108 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// After a failed micro-batch: if its transaction was aborted, back to what is
+    /// committed ([`Pipeline::rewind`]), at most [`MAX_FAILED_TRANSACTIONS`] times in a
+    /// row; otherwise the error.
+    fn recover(&mut self, error: anyhow::Error) -> Result<Windowing> {
+        if error.downcast_ref::<TransactionAborted>().is_none() {
+            return Err(error);
+        }
+        self.failed_transactions += 1;
+        if self.failed_transactions > MAX_FAILED_TRANSACTIONS {
+            return Err(error.context(format!(
+                "{MAX_FAILED_TRANSACTIONS} transactions in a row failed"
+            )));
+        }
+        self.rewind(&format!("{error:#}"))
+    }
+
+    /// Back to what the group has committed: every assigned partition sought to its
+    /// committed offset, the open windows rebuilt from the checkpoints as at start-up.
+    fn rewind(&mut self, why: &str) -> Result<Windowing> {
+        warn!(
+            why,
+            "rebuilding the open windows from the committed checkpoint"
+        );
+        let topic = &self.config.input;
+        let (checkpoints, committed) = restore_checkpoints(self.consumer, topic)?;
+        let mut seek = TopicPartitionList::new();
+        for p in self.assigned_partitions() {
+            let offset = match committed.get(&p) {
+                Some((Offset::Offset(o), _)) => Offset::Offset(*o),
+                _ => Offset::Beginning,
+            };
+            seek.add_partition_offset(topic, p, offset)?;
+        }
+        let sought = kafka_retry::retry(
+            "seeking to the committed offsets",
+            kafka_retry::DEADLINE,
+            || {
+                self.consumer
+                    .seek_partitions(seek.clone(), Duration::from_secs(10))
+            },
+        )?;
+        for e in sought.elements() {
+            if let Err(error) = e.error() {
+                bail!(
+                    "seeking {topic} partition {} to {:?}: {error}",
+                    e.partition(),
+                    e.offset()
+                );
+            }
+        }
+        let windowing = Windowing::new(topic, &checkpoints, &committed);
+        self.committed = committed;
+        Ok(windowing)
+    }
+
+    /// The assigned partitions not read to their end, as (partition, next offset to
+    /// read, end offset), asked of the broker: an error if it does not answer, or if no
+    /// partition is assigned (the group is rebalancing).
+    fn unread(&self, positions: &HashMap<i32, i64>) -> Result<Vec<(i32, i64, i64)>> {
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        let topic = &self.config.input;
+        let assigned = self.assigned_partitions();
+        ensure!(
+            !assigned.is_empty(),
+            "no partition of {topic} is assigned: waiting for the group to assign them"
+        );
+        // Partitions this run has read nothing from start at their committed offset.
+        let mut unread = TopicPartitionList::new();
+        for &p in assigned.iter().filter(|p| !positions.contains_key(p)) {
+            unread.add_partition(topic, p);
+        }
+        let committed = match unread.count() {
+            0 => unread,
+            _ => self
+                .consumer
+                .committed_offsets(unread, TIMEOUT)
+                .context("the broker does not answer (the committed offsets)")?,
+        };
+        let mut behind = Vec::new();
+        for p in assigned {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(topic, p, TIMEOUT)
+                .with_context(|| format!("the broker does not answer ({topic} partition {p})"))?;
+            let next = positions.get(&p).copied().or_else(|| {
+                match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                }
+            });
+            let next = next.unwrap_or(low);
+            if next < high {
+                behind.push((p, next, high));
+            }
+        }
+        Ok(behind)
+    }
+
+    /// The partitions of the input assigned to this instance, in order.
     fn assigned_partitions(&self) -> Vec<i32> {
-        self.consumer
+        let mut partitions: Vec<i32> = self
+            .consumer
             .assignment()
             .map(|a| {
                 a.elements_for_topic(&self.config.input)
@@ -298,7 +544,136 @@ impl<'a> Pipeline<'a> {
                     .map(|e| e.partition())
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        partitions.sort_unstable();
+        partitions
+    }
+
+    /// A micro-batch's dead letters and aggregates, then its offsets: one after the
+    /// other (step 7), or all in one transaction.
+    async fn write(
+        &mut self,
+        dead_letters: Vec<FutureRecord<'_, [u8], [u8]>>,
+        aggregates: &[(String, String)],
+        offsets: &TopicPartitionList,
+    ) -> Result<()> {
+        let config = self.config;
+        if config.delivery == Delivery::AtLeastOnce {
+            send_all(self.producer, dead_letters)
+                .await
+                .with_context(|| format!("writing dead letters to topic {}", config.dlq))?;
+            return write_and_commit(
+                self.producer,
+                self.consumer,
+                &config.output,
+                aggregates,
+                offsets,
+            )
+            .await;
+        }
+        if dead_letters.is_empty() && aggregates.is_empty() && offsets.count() == 0 {
+            return Ok(());
+        }
+        self.producer
+            .begin_transaction()
+            .context("beginning a transaction")?;
+        let records = dead_letters
+            .into_iter()
+            .chain(aggregates.iter().map(|(k, v)| {
+                FutureRecord::to(&config.output)
+                    .key(k.as_bytes())
+                    .payload(v.as_bytes())
+            }));
+        let committed = async {
+            send_all(self.producer, records).await.with_context(|| {
+                format!(
+                    "writing {} aggregates to topic {} and the dead letters to {}",
+                    aggregates.len(),
+                    config.output,
+                    config.dlq
+                )
+            })?;
+            let group = self
+                .consumer
+                .group_metadata()
+                .context("the consumer has no group metadata")?;
+            let (producer, offsets) = (self.producer.clone(), offsets.clone());
+            tokio::task::spawn_blocking(move || commit_transaction(&producer, &offsets, &group))
+                .await
+                .context("the transaction thread panicked")?
+        }
+        .await;
+        if let Err(e) = committed {
+            // Aborted, the transaction leaves nothing behind: the micro-batch can be
+            // read again from the committed offsets. Not aborted (the producer was
+            // fenced by a newer instance, or broke), it is the end of this one.
+            let producer = self.producer.clone();
+            let aborted = tokio::task::spawn_blocking(move || {
+                kafka_retry::retry("aborting the transaction", kafka_retry::DEADLINE, || {
+                    producer.abort_transaction(TXN_TIMEOUT)
+                })
+            })
+            .await
+            .context("the transaction thread panicked")?;
+            return Err(match aborted {
+                Ok(()) => e.context(TransactionAborted),
+                Err(abort) => e.context(format!("the transaction could not be aborted: {abort}")),
+            });
+        }
+        if offsets.count() == 0 {
+            return Ok(());
+        }
+        // Kafka keeps the transaction's offsets, but librdkafka's mock cluster does not
+        // (it would replay from the start): the first commit is read back, and if it is
+        // not there the offsets are committed through the consumer as well (from then
+        // on too).
+        let unchanged = offsets.elements().iter().all(|e| {
+            self.committed
+                .get(&e.partition())
+                .is_some_and(|(offset, metadata)| *offset == e.offset() && metadata == e.metadata())
+        });
+        let kept = match self.txn_offsets_kept {
+            Some(kept) => kept,
+            // The same as what is committed already: this commit cannot tell, nor
+            // does it need the consumer.
+            None if unchanged => true,
+            None => {
+                let back = kafka_retry::retry(
+                    "reading back the offsets committed in the transaction",
+                    kafka_retry::DEADLINE,
+                    || {
+                        self.consumer
+                            .committed_offsets(offsets.clone(), Duration::from_secs(10))
+                    },
+                )?;
+                let kept = offsets.elements().iter().all(|e| {
+                    back.find_partition(e.topic(), e.partition())
+                        .is_some_and(|b| b.offset() == e.offset() && b.metadata() == e.metadata())
+                });
+                if !kept {
+                    info!(
+                        "this broker keeps no offsets committed in a transaction \
+                         (librdkafka's mock cluster): committing them through the consumer too"
+                    );
+                }
+                self.txn_offsets_kept = Some(kept);
+                kept
+            }
+        };
+        if self.txn_offsets_kept.is_none() {
+            for e in offsets.elements() {
+                self.committed
+                    .insert(e.partition(), (e.offset(), e.metadata().to_string()));
+            }
+        }
+        if !kept {
+            kafka_retry::retry(
+                "committing the offsets through the consumer",
+                kafka_retry::DEADLINE,
+                || self.consumer.commit(offsets, CommitMode::Sync),
+            )?;
+        }
+        Ok(())
     }
 
     /// Dead letters, then step 7 (aggregates, commit); the counts and the log line.
@@ -306,20 +681,13 @@ impl<'a> Pipeline<'a> {
         let config = self.config;
         let delivering = Instant::now();
         let dead_letters = batch
-            .malformed
+            .new_malformed
             .iter()
-            .map(|bad| dead_letter(&config.dlq, &batch.messages[bad.index], &bad.reason));
-        send_all(self.producer, dead_letters)
-            .await
-            .with_context(|| format!("writing dead letters to topic {}", config.dlq))?;
-        write_and_commit(
-            self.producer,
-            self.consumer,
-            &config.output,
-            &batch.aggregates,
-            &batch.offsets,
-        )
-        .await?;
+            .map(|&i| &batch.malformed[i])
+            .map(|bad| dead_letter(&config.dlq, &batch.messages[bad.index], &bad.reason))
+            .collect();
+        self.write(dead_letters, &batch.aggregates, &batch.offsets)
+            .await?;
 
         self.counts.micro_batches += 1;
         self.counts.read += batch.messages.len() as u64;
@@ -354,6 +722,8 @@ struct Computed {
     seq: u64,
     messages: Vec<OwnedMessage>,
     malformed: Vec<Malformed>,
+    /// Which of `malformed` were never sent to the dead-letter topic (not replayed).
+    new_malformed: Vec<usize>,
     on_time: usize,
     late: usize,
     aggregates: Vec<(String, String)>,
@@ -377,13 +747,26 @@ struct Windowing {
     last_record_at: HashMap<i32, Instant>,
     /// Step 5's state.
     state: WindowState,
-    /// Windows ending at or before this have been emitted (by this run or, from the
-    /// checkpoint, an earlier one).
+    /// Windows ending at or before this have been emitted by this run.
     emitted_through: i64,
+    /// Per partition, the windows ending at or before this had been emitted when its
+    /// checkpoint was committed (by an earlier run, or another instance): with input
+    /// keyed by category, each partition's windows are its own.
+    restored_emitted: HashMap<i32, i64>,
+    /// The committed offset of each partition, where a partition this run has not read
+    /// is committed again (with its checkpoint brought up to date).
+    restored_offsets: HashMap<i32, i64>,
+    /// The partitions assigned at the last micro-batch.
+    assigned: Vec<i32>,
+    /// What was committed when these windows were built.
+    built_from: Committed,
     /// The next offset to read, per partition.
     positions: HashMap<i32, i64>,
     /// The first offset this run read, per partition.
     first_offsets: HashMap<i32, i64>,
+    /// Per partition, where the records read whole by an earlier run end (from the
+    /// checkpoint): the malformed ones before it are in the dead-letter topic already.
+    read_through: HashMap<i32, i64>,
     /// Per open window start, the micro-batch that opened it.
     open_windows: BTreeMap<i64, u64>,
     /// The marks of the micro-batches that opened an open window.
@@ -392,7 +775,14 @@ struct Windowing {
 
 impl Windowing {
     /// Fresh, or resumed from the checkpoints committed by an earlier run.
-    fn new(input: &str, checkpoints: &HashMap<i32, Checkpoint>) -> Self {
+    ///
+    /// Every partition of the topic holds the watermark back from now on, assigned or
+    /// not, until it has been idle for [`PARTITION_IDLE`]: while a restarted instance
+    /// waits for the group to expire the instance it replaces, it can be handed some
+    /// of the partitions first, and windows closed without the others' records would
+    /// be wrong.
+    fn new(input: &str, checkpoints: &HashMap<i32, Checkpoint>, committed: &Committed) -> Self {
+        let now = Instant::now();
         let emitted = checkpoints.values().map(|c| c.emitted_through_ms).max();
         if let Some(emitted) = emitted {
             info!(
@@ -408,12 +798,29 @@ impl Windowing {
                 .iter()
                 .filter_map(|(&p, c)| Some((p, c.max_event_time_ms?)))
                 .collect(),
-            assigned_at: HashMap::new(),
+            assigned_at: committed.keys().map(|&p| (p, now)).collect(),
             last_record_at: HashMap::new(),
             state: WindowState::new(),
-            emitted_through: emitted.unwrap_or(i64::MIN),
+            emitted_through: i64::MIN,
+            restored_emitted: checkpoints
+                .iter()
+                .map(|(&p, c)| (p, c.emitted_through_ms))
+                .collect(),
+            restored_offsets: committed
+                .iter()
+                .filter_map(|(&p, (offset, _))| match offset {
+                    Offset::Offset(o) => Some((p, *o)),
+                    _ => None,
+                })
+                .collect(),
+            assigned: Vec::new(),
+            built_from: committed.clone(),
             positions: HashMap::new(),
             first_offsets: HashMap::new(),
+            read_through: checkpoints
+                .iter()
+                .filter_map(|(&p, c)| Some((p, c.read_through?)))
+                .collect(),
             open_windows: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
@@ -430,6 +837,7 @@ impl Windowing {
         for &p in assigned {
             self.assigned_at.entry(p).or_insert(started);
         }
+        self.assigned = assigned.to_vec();
         for m in &messages {
             self.first_offsets
                 .entry(m.partition())
@@ -443,7 +851,19 @@ impl Windowing {
             .iter()
             .map(|m| m.payload().unwrap_or(&[]))
             .collect();
-        let (orders, malformed) = parse_orders(&payloads)?;
+        // Step 3 without arrow-json's cost: the same rows and reasons (order_decoder).
+        let (orders, malformed) = crate::order_decoder::parse_stream_orders(&payloads)?;
+        let new_malformed = malformed
+            .iter()
+            .enumerate()
+            .filter(|(_, bad)| {
+                let m = &messages[bad.index];
+                self.read_through
+                    .get(&m.partition())
+                    .is_none_or(|&end| m.offset() >= end)
+            })
+            .map(|(i, _)| i)
+            .collect();
 
         // 4. Watermark, per partition.
         let (on_time, late) = self.drop_late(&messages, &malformed, &orders)?;
@@ -476,8 +896,45 @@ impl Windowing {
             open_windows: self.state.len(),
             compute_time: started.elapsed(),
             malformed,
+            new_malformed,
             messages,
         })
+    }
+
+    /// Where the consumer has read past what the windows hold (records taken from the
+    /// consumer, then dropped), said for a log; `None` if nowhere. Unknown positions
+    /// count as read past.
+    fn behind(&self, consumer: &StreamConsumer) -> Option<String> {
+        let Ok(positions) = consumer.position() else {
+            return Some("the consumer's position unknown".into());
+        };
+        let past: Vec<String> = positions
+            .elements_for_topic(&self.input)
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) if self.positions.get(&e.partition()) != Some(&o) => {
+                    Some(format!("partition {} at {o}", e.partition()))
+                }
+                _ => None,
+            })
+            .collect();
+        (!past.is_empty()).then(|| past.join(", "))
+    }
+
+    /// The first message of `messages` before the position its partition had reached
+    /// (partition, its offset, the position), if any.
+    fn went_back(&self, messages: &[OwnedMessage]) -> Option<(i32, i64, i64)> {
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for m in messages {
+            let p = m.partition();
+            if let Some(&at) = next.get(&p).or(self.positions.get(&p))
+                && m.offset() < at
+            {
+                return Some((p, m.offset(), at));
+            }
+            next.insert(p, m.offset() + 1);
+        }
+        None
     }
 
     /// The input is exhausted: every open window, and the offsets to commit after them.
@@ -527,32 +984,25 @@ impl Windowing {
             if let Some(max) = max {
                 self.max_event_times.insert(partition, max);
             }
-            late += late_here;
+            // Too late as well: a window already emitted is not emitted again (a
+            // partition back from idle, or a replay after a restart).
+            let (on_time, emitted_here) = drop_emitted(on_time, self.emitted_for(partition))?;
+            late += late_here + emitted_here;
             parts.push(on_time);
         }
         let on_time = match parts.len() {
             1 => parts.pop().context("one part")?,
             _ => concat_batches(&orders.schema(), &parts)?,
         };
-        // Too late as well: a window already emitted is not emitted again (a partition
-        // back from idle, or a replay after a restart).
-        if self.emitted_through == i64::MIN {
-            return Ok((on_time, late));
-        }
-        let emitted = self.emitted_through;
-        let times = event_times(&on_time)?;
-        // Nothing to drop when every record is in a window ending after `emitted`.
-        if times.values().iter().all(|&t| t >= emitted) {
-            return Ok((on_time, late));
-        }
-        let open: BooleanArray = times
-            .values()
-            .iter()
-            .map(|&t| Some(t - t.rem_euclid(WINDOW_MS) + WINDOW_MS > emitted))
-            .collect();
-        let kept = filter_record_batch(&on_time, &open)?;
-        let dropped = on_time.num_rows() - kept.num_rows();
-        Ok((kept, late + dropped))
+        Ok((on_time, late))
+    }
+
+    /// Windows of `partition` ending at or before this have been emitted: by this run,
+    /// or by whichever instance committed the partition's checkpoint.
+    fn emitted_for(&self, partition: i32) -> i64 {
+        self.restored_emitted
+            .get(&partition)
+            .map_or(self.emitted_through, |&e| e.max(self.emitted_through))
     }
 
     /// The slowest partition's watermark. A partition counts while it is not idle
@@ -626,7 +1076,29 @@ impl Windowing {
             };
             let checkpoint = Checkpoint {
                 max_event_time_ms: max_event_times.get(&partition).copied(),
-                emitted_through_ms: self.emitted_through,
+                emitted_through_ms: self.emitted_for(partition),
+                read_through: Some(
+                    position.max(self.read_through.get(&partition).copied().unwrap_or(0)),
+                ),
+            };
+            offsets.add_partition_offset(&self.input, partition, Offset::Offset(offset))?;
+            if let Some(mut elem) = offsets.find_partition(&self.input, partition) {
+                elem.set_metadata(serde_json::to_string(&checkpoint)?);
+            }
+        }
+        // An assigned partition this run has read nothing from: where it was, with the
+        // windows emitted since, so that its checkpoint says what this run emitted.
+        for &partition in &self.assigned {
+            let Some(&offset) = self.restored_offsets.get(&partition) else {
+                continue;
+            };
+            if self.positions.contains_key(&partition) {
+                continue;
+            }
+            let checkpoint = Checkpoint {
+                max_event_time_ms: self.max_event_times.get(&partition).copied(),
+                emitted_through_ms: self.emitted_for(partition),
+                read_through: self.read_through.get(&partition).copied(),
             };
             offsets.add_partition_offset(&self.input, partition, Offset::Offset(offset))?;
             if let Some(mut elem) = offsets.find_partition(&self.input, partition) {
@@ -635,6 +1107,95 @@ impl Windowing {
         }
         Ok(offsets)
     }
+}
+
+/// The records of `on_time` whose window ends after `emitted`, and how many were not.
+fn drop_emitted(on_time: RecordBatch, emitted: i64) -> Result<(RecordBatch, usize)> {
+    if emitted == i64::MIN {
+        return Ok((on_time, 0));
+    }
+    let times = event_times(&on_time)?;
+    // Nothing to drop when every record is in a window ending after `emitted`.
+    if times.values().iter().all(|&t| t >= emitted) {
+        return Ok((on_time, 0));
+    }
+    let open: BooleanArray = times
+        .values()
+        .iter()
+        .map(|&t| Some(t - t.rem_euclid(WINDOW_MS) + WINDOW_MS > emitted))
+        .collect();
+    let kept = filter_record_batch(&on_time, &open)?;
+    let dropped = on_time.num_rows() - kept.num_rows();
+    Ok((kept, dropped))
+}
+
+/// Whether `error` comes from a Kafka condition that goes away by itself
+/// ([`kafka_retry::is_retriable`]).
+fn is_retriable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<rdkafka::error::KafkaError>())
+        .any(kafka_retry::is_retriable)
+}
+
+/// The error of a micro-batch whose transaction was aborted: nothing of it is in Kafka.
+#[derive(Debug)]
+struct TransactionAborted;
+
+impl std::fmt::Display for TransactionAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the micro-batch's transaction failed and was aborted")
+    }
+}
+
+/// How many micro-batches in a row may fail their transaction (each then read again)
+/// before the pipeline gives up.
+const MAX_FAILED_TRANSACTIONS: u32 = 5;
+
+/// How long one transactional call may take before it is retried or fails.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The producer of [`Delivery::ExactlyOnce`], its transactions initialised. Its
+/// `transactional.id` is the instance's, so that a restarted instance fences the one it
+/// replaces (whose open transaction is then aborted).
+fn transactional_producer(config: &PipelineConfig) -> Result<FutureProducer> {
+    let id = format!("{}-{}-{}", config.group, config.input, config.instance);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("transactional.id", &id)
+        .set(
+            "transaction.timeout.ms",
+            config.transaction_timeout.as_millis().to_string(),
+        )
+        .create()
+        .with_context(|| format!("creating the transactional producer {id}"))?;
+    kafka_retry::retry(
+        &format!("initialising the transactions of {id}"),
+        kafka_retry::DEADLINE,
+        || producer.init_transactions(TXN_TIMEOUT),
+    )?;
+    info!(transactional_id = %id, "exactly-once: transactions initialised");
+    Ok(producer)
+}
+
+/// The offsets into the open transaction (with the group's generation, so that an
+/// instance the group has moved on from is fenced), then the commit.
+fn commit_transaction(
+    producer: &FutureProducer,
+    offsets: &TopicPartitionList,
+    group: &ConsumerGroupMetadata,
+) -> Result<()> {
+    if offsets.count() > 0 {
+        kafka_retry::retry(
+            "adding the offsets to the transaction",
+            kafka_retry::DEADLINE,
+            || producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT),
+        )?;
+    }
+    kafka_retry::retry("committing the transaction", kafka_retry::DEADLINE, || {
+        producer.commit_transaction(TXN_TIMEOUT)
+    })?;
+    Ok(())
 }
 
 /// Waits (10 s at most) until `topic` is in the metadata. The producer's metadata
@@ -672,7 +1233,11 @@ fn output_topic_ready(producer: &FutureProducer, topic: &str) -> Result<()> {
 /// On a broker that has just started, the group coordinator answers `NotCoordinator`
 /// or `CoordinatorLoadInProgress` for some seconds: both reads are retried
 /// ([`kafka_retry`]).
-fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap<i32, Checkpoint>> {
+/// Also returns what is committed, per partition: the offset and its metadata.
+fn restore_checkpoints(
+    consumer: &StreamConsumer,
+    topic: &str,
+) -> Result<(HashMap<i32, Checkpoint>, Committed)> {
     let metadata = kafka_retry::retry(
         &format!("reading the metadata of topic {topic}"),
         kafka_retry::DEADLINE,
@@ -697,6 +1262,10 @@ fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap
         || consumer.committed_offsets(wanted.clone(), Duration::from_secs(10)),
     )?;
     let mut checkpoints = HashMap::new();
+    debug!(
+        committed = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(),
+        "offsets committed by the group"
+    );
     for elem in committed.elements() {
         if elem.metadata().is_empty() {
             continue;
@@ -710,7 +1279,12 @@ fn restore_checkpoints(consumer: &StreamConsumer, topic: &str) -> Result<HashMap
         })?;
         checkpoints.insert(elem.partition(), c);
     }
-    Ok(checkpoints)
+    let committed = committed
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), (e.offset(), e.metadata().to_string())))
+        .collect();
+    Ok((checkpoints, committed))
 }
 
 /// The dead letter of `message`: same key and payload, the reason in header `error`,

@@ -44,6 +44,18 @@ pub enum Mode {
     Burst,
 }
 
+/// What each record is keyed by, so what decides its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyBy {
+    /// `order_id`: orders spread evenly over the partitions.
+    OrderId,
+    /// `category`: each category's orders in one partition, so that instances of the
+    /// streaming pipeline in one group each own whole categories (malformed payloads,
+    /// which have none, keep their own key).
+    Category,
+}
+
 /// Command-line arguments (also the input of [`produce`]).
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -86,6 +98,9 @@ pub struct Args {
     /// Share of malformed payloads (not JSON, wrong types, missing fields).
     #[arg(long, default_value_t = 0.0)]
     pub malformed_fraction: f64,
+    /// What each record is keyed by.
+    #[arg(long, value_enum, default_value_t = KeyBy::OrderId)]
+    pub key: KeyBy,
     /// Partitions of the topic if it has to be created.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
@@ -264,7 +279,11 @@ pub async fn produce(config: ClientConfig, args: &Args) -> anyhow::Result<Summar
         let record = generator.next().expect("the generator never ends");
         let payload_len = record.payload.len();
         let mut future_record = FutureRecord::to(&args.topic).payload(&record.payload);
-        if let Some(key) = &record.key {
+        let key = match (args.key, &record.event) {
+            (KeyBy::Category, Some(event)) => Some(&event.category),
+            _ => record.key.as_ref(),
+        };
+        if let Some(key) = key {
             future_record = future_record.key(key);
         }
         loop {
