@@ -1,43 +1,113 @@
 #!/usr/bin/env bash
-# Build-time figures for the README: a cold `cargo test -p batch_kata` in a fresh
-# clone with an empty target directory, then edit-one-step -> verdict
-# (`cargo test -p batch_kata step_03`), median of 5.
+# Build-time figures for the README, on the launcher's own path: what `cargo practice`
+# runs when you save a step (practice/src/runner.rs: `cargo test -p <kata> --test steps
+# --no-run --message-format=json-render-diagnostics`, then the test binary it names,
+# run directly).
 #
-#   bench/build_times.sh            # cold + incremental (the cold build takes minutes)
-#   bench/build_times.sh --warm     # incremental only, in this checkout (lib.rs restored after)
+#   bench/build_times.sh --warm [--kata batch|kafka|parquet] [--rounds N]
+#       edit one step -> its verdict, in this checkout (the kata's lib.rs is restored
+#       after): the median of N rounds (default 7) and the breakdown of one more edit.
+#   bench/build_times.sh [--kata ...]
+#       first the cold figure: a fresh clone with an empty target directory, timed to
+#       its first step verdict (`cargo practice check <kata>`: the launcher's own build,
+#       the kata's build, the run), wall and user+sys CPU; then the warm figures there.
 #
-# The cold run uses its own clone and target directory: kata_datafusion is a dylib
-# whose file name has no hash, so two checkouts must not share a target directory.
+# Each round is a real edit of step 3's body (its todo!() message changes), checked to
+# have reached the verdict. A session adds its save debounce (practice/src/session/
+# notify.rs) to these times. The cold run uses its own clone and target directory:
+# kata_datafusion is a dylib whose file name has no hash, so two checkouts must not
+# share a target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-if [ "${1:-}" = "--warm" ]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
-  backup=$(mktemp); cp katas/batch_kata/src/lib.rs "$backup"
-  trap 'cp "$backup" "$repo/katas/batch_kata/src/lib.rs"; rm -f "$backup"' EXIT
-else
+warm=false kata=batch rounds=7
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --warm) warm=true ;;
+    --kata) kata=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    *) echo "usage: bench/build_times.sh [--warm] [--kata batch|kafka|parquet] [--rounds N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$kata" in
+  batch) crate=batch_kata ;;
+  kafka) crate=kafka_stream_kata ;;
+  parquet) crate=kafka_parquet_kata ;;
+  *) echo "unknown kata: $kata" >&2; exit 2 ;;
+esac
+
+now() { date +%s.%N; }
+secs() { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
+median() { sort -n | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+if ! $warm; then
   work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-  git clone -q "$repo" "$work/clone"; cd "$work/clone"
+  git clone -q "$repo" "$work/clone"; cd "$work/clone"; repo=$PWD
   export CARGO_TARGET_DIR="$work/target"
-  start=$(date +%s.%N)
-  cargo test -q -p batch_kata >/dev/null 2>&1 || true   # the pristine kata's tests fail, by design
-  end=$(date +%s.%N)
-  printf 'cold  cargo test -p batch_kata (fresh clone, empty target): %.1f s\n' "$(awk "BEGIN{print $end - $start}")"
+  echo "cold: fresh clone, empty target dir, load before: $(load)"
+  # What a learner's first verdict needs, as the README's first command starts it.
+  /usr/bin/time -f '%e %U %S' -o "$work/cold.time" \
+    cargo practice check "$kata" >"$work/cold.log" 2>&1 || true   # pristine steps fail, by design
+  # (GNU time writes "Command exited with non-zero status 1" first: the figures are last.)
+  read -r wall user sys < <(tail -n 1 "$work/cold.time")
+  grep -q 'step 3' .practice/last-run.log || { echo "the cold run gave no verdict: $work/cold.log"; cat "$work/cold.log"; exit 1; }
+  printf 'cold  fresh clone -> first step verdict (cargo practice check %s): %.0f s wall, %.0f s user+sys CPU (load after: %s)\n' \
+    "$kata" "$wall" "$(awk "BEGIN{print $user + $sys}")" "$(load)"
 fi
 
-cargo test -q -p batch_kata step_03 >/dev/null 2>&1 || true
-lib=katas/batch_kata/src/lib.rs
-times=()
-for i in 1 2 3 4 5; do
-  # A real edit of step 3's body, different each time.
-  sed -i "s/todo!(\"step 3: clean[^\"]*\")/todo!(\"step 3: clean (edit $i)\")/" "$lib"
-  start=$(date +%s.%N)
-  out=$(cargo test -q -p batch_kata step_03 2>&1 || true)
-  end=$(date +%s.%N)
-  grep -q "step 3: clean (edit $i)" <<<"$out" || { echo "edit $i was not picked up"; exit 1; }
-  times+=("$(awk "BEGIN{print $end - $start}")")
+lib=katas/$crate/src/lib.rs
+backup=$(mktemp); cp "$lib" "$backup"
+trap 'cp "$backup" "$repo/$lib"; rm -f "$backup"; [ -n "${work:-}" ] && rm -rf "$work"' EXIT
+edit() {  # a real edit of step 3's body, different each time
+  sed -i "s/todo!(\"step 3: \([a-z_]*\)[^\"]*\")/todo!(\"step 3: \1 (edit $1)\")/" "$lib"
+}
+
+# The launcher, built; a session runs its step tests from this same code in-process.
+cargo build -q -p practice
+target=${CARGO_TARGET_DIR:-target}
+practice="$target/debug/practice"
+export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+log=.practice/last-run.log
+"$practice" check "$kata" >/dev/null 2>&1 || true   # warm: everything built once
+
+echo "warm: edit step 3 of $lib -> its verdict, $rounds rounds, load before: $(load)"
+totals=() builds=() runs=()
+for i in $(seq 1 "$rounds"); do
+  edit "$i"
+  start=$(now)
+  "$practice" check "$kata" >/dev/null 2>&1 || true
+  end=$(now)
+  grep -q "step 3: [a-z_]* (edit $i)" "$log" || { echo "edit $i did not reach the verdict (see $log)"; exit 1; }
+  # The launcher's log: each command, then `[status after S s]`.
+  mapfile -t took < <(grep -o 'after [0-9.]* s\]' "$log" | grep -o '[0-9.]*')
+  totals+=("$(secs "$start" "$end")") builds+=("${took[0]}") runs+=("${took[1]:-0}")
 done
-sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-printf 'edit step 3 -> verdict (cargo test -p batch_kata step_03): median %.2f s of: %s\n' \
-  "$(sed -n 3p <<<"$sorted")" "$(printf '%.2f ' "${times[@]}")"
+printf 'edit step 3 -> verdict (launcher path, %s): median %s s of %s rounds: %s\n' \
+  "$kata" "$(printf '%s\n' "${totals[@]}" | median)" "$rounds" "${totals[*]}"
+printf '  of which: cargo build (fingerprints + kata lib + test binary) median %s s, test run median %s s, the launcher itself the rest\n' \
+  "$(printf '%s\n' "${builds[@]}" | median)" "$(printf '%s\n' "${runs[@]}" | median)"
+
+# Breakdown of one more edit: cargo alone (nothing to do), then when each unit finishes.
+start=$(now); cargo test -q -p "$crate" --test steps --no-run >/dev/null 2>&1; end=$(now)
+noop=$(secs "$start" "$end")
+edit breakdown
+start=$(now)
+lib_done='' test_done=''
+while IFS= read -r line; do
+  case "$line" in
+    *'"reason":"compiler-artifact"'*'"kind":["test"]'*'"fresh":false'*) test_done=$(now) ;;
+    *'"reason":"compiler-artifact"'*'"kind":["lib"]'*'"fresh":false'*) lib_done=$(now) ;;
+  esac
+done < <(cargo test -p "$crate" --test steps --no-run --message-format=json 2>/dev/null)
+bin=$(cargo test -p "$crate" --test steps --no-run --message-format=json 2>/dev/null \
+  | grep -o '"executable":"[^"]*steps-[^"]*"' | cut -d'"' -f4)
+run_start=$(now)
+(cd "katas/$crate" && INSTA_WORKSPACE_ROOT=$repo LD_LIBRARY_PATH="$(dirname "$bin"):$LD_LIBRARY_PATH" \
+  "$bin" --color never --test-threads=64 >/dev/null 2>&1) || true
+run_end=$(now)
+printf '  one edit, piece by piece: cargo with nothing to build %s s; cargo + kata lib rustc %s s; test binary rustc + link %s s; test run %s s (load %s)\n' \
+  "$noop" "$(secs "$start" "${lib_done:-$start}")" "$(secs "${lib_done:-$start}" "${test_done:-$start}")" \
+  "$(secs "$run_start" "$run_end")" "$(load)"
