@@ -5,51 +5,20 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, RecordKind};
+use fixtures::events::{GeneratedRecord, RecordKind};
 use fixtures::expected::{StreamWindows, stream_windows, stream_windows_by_partition};
 use kafka_testkit::{Broker, broker, unique_name};
-use kata_testkit::{assert_same_windows, decode_window};
+use kata_testkit::assert_same_windows;
 use solutions::kafka_stream::{Delivery, PipelineConfig, PipelineCounts, StopReason, run};
+
+mod common;
+use common::{Topics, topics};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-struct Topics {
-    input: String,
-    output: String,
-    dlq: String,
-}
-
-async fn topics(broker: &Broker, prefix: &str, partitions: i32) -> Topics {
-    let topics = Topics {
-        input: unique_name(&format!("{prefix}-orders")),
-        output: unique_name(&format!("{prefix}-aggregates")),
-        dlq: unique_name(&format!("{prefix}-dlq")),
-    };
-    for (t, n) in [
-        (&topics.input, partitions),
-        (&topics.output, 1),
-        (&topics.dlq, 1),
-    ] {
-        broker
-            .create_topic(t, n)
-            .await
-            .unwrap_or_else(|e| panic!("creating topic {t}: {e:#}"));
-    }
-    topics
-}
-
 /// `n` records over two hours of event time, a few of them late, invalid or malformed.
 fn generated(seed: u64, n: usize) -> Vec<GeneratedRecord> {
-    let start = Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap();
-    let dirty = DirtyOptions {
-        late_fraction: 0.03,
-        invalid_fraction: 0.03,
-        malformed_fraction: 0.03,
-    };
-    EventGenerator::new(seed, start, n as f64 / 7200.0, dirty)
-        .expect("generator")
-        .generate(n)
+    common::generated(seed, n, n as f64 / 7200.0)
 }
 
 fn config(broker: &Broker, topics: &Topics, group: &str) -> PipelineConfig {
@@ -143,16 +112,7 @@ async fn aggregates(
         .consume(topic, expected_messages, DEADLINE)
         .await
         .expect("reading the aggregates");
-    let mut windows: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for r in records {
-        let window =
-            decode_window(r.key.as_deref(), r.payload.as_deref()).unwrap_or_else(|e| panic!("{e}"));
-        windows
-            .entry(window.key())
-            .or_default()
-            .push((window.order_count, window.total_cents()));
-    }
-    windows
+    common::windows_sent(&records)
 }
 
 #[tokio::test]
@@ -289,24 +249,5 @@ async fn restart_mid_stream(delivery: Delivery) {
 
     // Every malformed payload once in the dead-letter topic: the replayed ones were
     // not sent again (read to the end, read_committed).
-    let dead = broker
-        .consume_to_end(&topics.dlq, DEADLINE)
-        .await
-        .expect("reading the dead letters");
-    let mut sent: Vec<&[u8]> = records
-        .iter()
-        .filter(|r| r.kind == RecordKind::Malformed)
-        .map(|r| r.payload.as_slice())
-        .collect();
-    let mut got: Vec<&[u8]> = dead
-        .iter()
-        .map(|r| r.payload.as_deref().unwrap_or_default())
-        .collect();
-    sent.sort();
-    got.sort();
-    assert_eq!(got.len(), sent.len(), "dead letters");
-    assert!(
-        got == sent,
-        "the dead letters are not the malformed payloads"
-    );
+    common::assert_dead_letters_are_the_malformed(broker, &topics.dlq, &records, DEADLINE).await;
 }

@@ -21,13 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use fixtures::events::{DirtyOptions, EventGenerator, GeneratedRecord, RecordKind};
+use fixtures::events::GeneratedRecord;
 use fixtures::expected::stream_windows_by_partition;
 use kafka_testkit::local_broker::LocalBroker;
 use kafka_testkit::{Broker, BrokerKind, broker, unique_name};
-use kata_testkit::{assert_same_windows, decode_window};
+use kata_testkit::assert_same_windows;
 use rand::Rng;
+mod common;
+
 use solutions::kafka_stream::{Delivery, PipelineConfig, StopReason, run};
 
 /// One scenario at a time: each runs several pipelines (or a broker) and kills them on
@@ -81,15 +82,7 @@ async fn exactly_once_under_sigkill() {
         "this test needs a real broker (KATA_KAFKA=mock forced the mock)"
     );
     let started = Instant::now();
-    let input = unique_name("kstream-chaos-orders");
-    let output = unique_name("kstream-chaos-aggregates");
-    let dlq = unique_name("kstream-chaos-dlq");
-    for (topic, partitions) in [(&input, 3), (&output, 1), (&dlq, 1)] {
-        broker
-            .create_topic(topic, partitions)
-            .await
-            .unwrap_or_else(|e| panic!("creating topic {topic}: {e:#}"));
-    }
+    let common::Topics { input, output, dlq } = common::topics(broker, "kstream-chaos", 3).await;
     let group = unique_name("kstream-chaos");
     // The runs' logs stay for a failed test to show (the folder is printed).
     let mut work = tempfile::tempdir().expect("a temporary folder");
@@ -250,15 +243,7 @@ async fn assert_output_exactly_once(
         .consume_to_end(output, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("reading the aggregates: {e:#}"));
-    let mut windows: BTreeMap<(i64, String), Vec<(i64, i64)>> = BTreeMap::new();
-    for r in &emitted {
-        let w =
-            decode_window(r.key.as_deref(), r.payload.as_deref()).unwrap_or_else(|e| panic!("{e}"));
-        windows
-            .entry(w.key())
-            .or_default()
-            .push((w.order_count, w.total_cents()));
-    }
+    let windows = common::windows_sent(&emitted);
     let mut counts = Outcome::default();
     for (key, want) in &expected.windows {
         match windows.get(key).map(Vec::as_slice) {
@@ -298,26 +283,8 @@ async fn assert_output_exactly_once(
     );
 
     // Every malformed payload once in the dead-letter topic.
-    let dead = broker
-        .consume_to_end(dlq, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("reading the dead letters: {e:#}"));
-    let mut sent: Vec<&[u8]> = records
-        .iter()
-        .filter(|r| r.kind == RecordKind::Malformed)
-        .map(|r| r.payload.as_slice())
-        .collect();
-    let mut got: Vec<&[u8]> = dead
-        .iter()
-        .map(|r| r.payload.as_deref().unwrap_or_default())
-        .collect();
-    sent.sort();
-    got.sort();
-    assert_eq!(
-        (got.len(), got == sent),
-        (sent.len(), true),
-        "(dead letters read, same payloads as the malformed records sent)"
-    );
+    common::assert_dead_letters_are_the_malformed(broker, dlq, records, Duration::from_secs(30))
+        .await;
 }
 
 /// The broker killed with SIGKILL mid-run and restarted on the same data (a private
@@ -341,15 +308,7 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
     let broker = Broker::connect(local.bootstrap())
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let input = unique_name("kstream-outage-orders");
-    let output = unique_name("kstream-outage-aggregates");
-    let dlq = unique_name("kstream-outage-dlq");
-    for (topic, partitions) in [(&input, 3), (&output, 1), (&dlq, 1)] {
-        broker
-            .create_topic(topic, partitions)
-            .await
-            .unwrap_or_else(|e| panic!("creating topic {topic}: {e:#}"));
-    }
+    let common::Topics { input, output, dlq } = common::topics(&broker, "kstream-outage", 3).await;
     let records = generated(rand::rng().random(), 40_000);
     let placed = broker
         .produce_events(&input, &records)
@@ -438,15 +397,7 @@ async fn three_instances_one_killed_emit_every_window_once() {
         "this test needs a real broker (KATA_KAFKA=mock forced the mock)"
     );
     let started = Instant::now();
-    let input = unique_name("kstream-scale-orders");
-    let output = unique_name("kstream-scale-aggregates");
-    let dlq = unique_name("kstream-scale-dlq");
-    for (topic, partitions) in [(&input, 3), (&output, 1), (&dlq, 1)] {
-        broker
-            .create_topic(topic, partitions)
-            .await
-            .unwrap_or_else(|e| panic!("creating topic {topic}: {e:#}"));
-    }
+    let common::Topics { input, output, dlq } = common::topics(broker, "kstream-scale", 3).await;
     // Keyed by category: a window's records are all in one partition.
     let records = generated(rand::rng().random(), 45_000);
     let keyed = records
@@ -549,16 +500,7 @@ struct Outcome {
 
 /// `n` records, 5 a second of event time, a few of them late, invalid or malformed.
 fn generated(seed: u64, n: usize) -> Vec<GeneratedRecord> {
-    let start = Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap();
-    let dirty = DirtyOptions {
-        late_fraction: 0.03,
-        invalid_fraction: 0.03,
-        malformed_fraction: 0.03,
-    };
-    eprintln!("generated events: seed {seed}");
-    EventGenerator::new(seed, start, 5.0, dirty)
-        .expect("generator")
-        .generate(n)
+    common::generated(seed, n, 5.0)
 }
 
 /// The sum of the offsets `group` has committed on `topic` (0 before any commit).
