@@ -66,6 +66,35 @@ fn without_history_the_learner_is_sent_to_a_guided_attempt() {
     assert!(r.current().is_none());
 }
 
+/// Abandoned attempts make a step weak (failed runs, hints) but leave no passing code
+/// for the others: the learner is sent to finish a guided attempt, not handed a "drill"
+/// of most of the kata.
+#[test]
+fn a_drill_needs_passing_code_for_every_other_step() {
+    let r = Repo::new();
+    r.write(&format!("{ARCHIVE}/src/lib.rs"), PRISTINE);
+    r.write(
+        ".practice/history.json",
+        &format!(
+            r#"{{
+  "version": 1,
+  "attempts": [
+    {{"kata": "toy", "mode": "guided", "file": "steps", "started_at": "2026-05-01T10:00:00+00:00",
+     "ended_at": "2026-05-01T10:05:00+00:00", "duration_s": 300.0, "result": "abandoned", "hints_used": 1,
+     "splits": [], "failed_runs": {{"1": 3}}, "archive": "{ARCHIVE}"}}
+  ]
+}}
+"#
+        ),
+    );
+    r.run(&["drill", "toy"], "")
+        .ok()
+        .has("have not passed in any attempt of yours: step 2 greet, step 3 total")
+        .has("Complete a guided attempt first");
+    assert_eq!(r.read(KATA_RS), PRISTINE, "nothing was started");
+    assert!(r.current().is_none());
+}
+
 #[test]
 fn a_drill_leaves_only_the_weakest_step_todo_and_abandon_restores_the_kata() {
     let r = Repo::new();

@@ -33,6 +33,33 @@ pub fn run(ctx: &Ctx, kata: Option<&str>, p: &mut dyn Prompt) -> Result<ExitCode
         );
         return Ok(ExitCode::SUCCESS);
     };
+    // A drill is 1-3 steps in a file that is otherwise yours: every other step needs
+    // code of yours that passed. Without it the "drill" would be most of the kata.
+    let never_passed: Vec<String> = kata
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| (i + 1, step))
+        .filter(|(n, step)| {
+            !weak.iter().any(|w| w.step == *n)
+                && step
+                    .function
+                    .as_deref()
+                    .is_some_and(|f| last_passing(ctx, kata, &history, *n, f).is_none())
+        })
+        .map(|(n, _)| drill::name(kata, n))
+        .collect();
+    if !never_passed.is_empty() {
+        println!(
+            "A drill keeps your own passing code for every step but the weakest, and these \
+             have not passed in any attempt of yours: {}. Complete a guided attempt first \
+             (`cargo practice {}`); then a drill picks the steps your attempts show you are \
+             weakest at.",
+            never_passed.join(", "),
+            kata.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "Drill of {}: the weakest steps over your last {} attempts on the step file:",
         kata.name,

@@ -15,7 +15,7 @@ use super::Event;
 use super::input::{Input, Scroll};
 use super::jobs::{Job, Jobs, Running};
 use super::keys::{self, Cmd, Context};
-use super::{notify, view};
+use super::{draw, notify, view};
 use crate::Ctx;
 use crate::archive;
 use crate::grade::{Graded, Verdict};
@@ -78,6 +78,11 @@ pub struct App<'a> {
     pub contract: Option<String>,
     /// The failure pane's scroll position: lines down, columns right.
     pub scroll: (u16, u16),
+    /// The scroll keys move the side pane (the contract, a hint, the keys), not the
+    /// failure pane (Tab switches).
+    pub side_focus: bool,
+    /// The side pane's scroll position, in wrapped lines.
+    pub side_scroll: u16,
     /// The last thing said, in one line, for the full screen.
     pub notice: Option<String>,
     /// The last grading's report (whole-program attempts).
@@ -90,6 +95,24 @@ pub struct App<'a> {
     tested: u64,
     said_first_build: bool,
     output: Vec<String>,
+}
+
+/// The one line of `text` the full screen's notice shows: its first line, the time it
+/// was said as `at 01:02:` (the header has the clock, live: two bare times on one screen
+/// read as two clocks), and when that line only announces what follows (`Keys:`), with
+/// the next line too.
+fn notice(text: &str) -> Option<String> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    if let Some(rest) = first.strip_prefix("⏱ ") {
+        let at = rest.split_whitespace().next().unwrap_or_default();
+        let what = rest.split_once(" · ").map_or(rest, |(_, after)| after);
+        return Some(format!("at {at}: {what}"));
+    }
+    Some(match (first.strip_suffix(':'), lines.next()) {
+        (Some(heading), Some(next)) => format!("{heading}: {next}"),
+        _ => first.to_string(),
+    })
 }
 
 impl<'a> App<'a> {
@@ -113,6 +136,8 @@ impl<'a> App<'a> {
             pane: Pane::Contract,
             contract: None,
             scroll: (0, 0),
+            side_focus: false,
+            side_scroll: 0,
             notice: None,
             last_verdict: None,
             confirm_abandon: false,
@@ -131,12 +156,7 @@ impl<'a> App<'a> {
 
     fn say(&mut self, text: impl Into<String>) {
         let text = text.into();
-        // The clock's sign may be drawn two columns wide: the screen spells it.
-        self.notice = console::strip_ansi_codes(&text)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| l.replace("⏱", "time"));
+        self.notice = notice(&console::strip_ansi_codes(&text));
         self.output.push(text);
     }
 
@@ -243,8 +263,9 @@ impl<'a> App<'a> {
             Event::Input(Input::Scroll(to)) => self.scroll_to(to),
             Event::Input(Input::Back) => {
                 self.confirm_abandon = false;
-                self.pane = Pane::Contract;
+                self.show(Pane::Contract);
             }
+            Event::Input(Input::SwitchPane) => self.side_focus = !self.side_focus,
             Event::Resized => {}
             Event::Changed => {
                 // Editors and tools touch files without changing them: rerun only on new content.
@@ -325,10 +346,10 @@ impl<'a> App<'a> {
             Cmd::Help => {
                 let h = keys::help(self.key_context(), self.keys);
                 self.say(h);
-                self.pane = Pane::Help;
+                self.show(Pane::Help);
             }
             Cmd::Show => {
-                self.pane = Pane::Contract;
+                self.show(Pane::Contract);
                 self.scroll = (0, 0);
                 let text = match (&self.last_verdict, &self.last) {
                     (Some(verdict), _) if self.on_program() => verdict.clone(),
@@ -477,7 +498,7 @@ impl<'a> App<'a> {
         if let Pane::Hint(i) = self.pane
             && report.passed(&self.kata.steps[i].test)
         {
-            self.pane = Pane::Contract;
+            self.show(Pane::Contract);
         }
         self.last = Some(report);
         self.refresh_contract();
@@ -571,7 +592,7 @@ impl<'a> App<'a> {
         let text = view::hint_text(self.kata, i);
         let count = self.attempt.hints.len();
         self.say(format!("{text}(hints used this attempt: {count})"));
-        self.pane = Pane::Hint(i);
+        self.show(Pane::Hint(i));
         self.save()
     }
 
@@ -582,15 +603,44 @@ impl<'a> App<'a> {
             _ => self.kata.dir.join("src/lib.rs"),
         };
         let src = std::fs::read_to_string(&path).unwrap_or_default();
-        self.contract = Some(if self.on_program() {
+        let contract = Some(if self.on_program() {
             view::statement(&src)
         } else {
             view::contract(self.kata, self.current_step(), &src)
         });
+        if contract != self.contract && self.pane == Pane::Contract {
+            self.side_scroll = 0;
+        }
+        self.contract = contract;
     }
 
-    /// Moves the failure pane, within its text.
+    /// Puts `pane` in the side pane, from its top.
+    fn show(&mut self, pane: Pane) {
+        if pane != self.pane {
+            self.side_scroll = 0;
+        }
+        self.pane = pane;
+    }
+
+    /// Moves the pane that has the focus, within its text.
     fn scroll_to(&mut self, to: Scroll) {
+        if self.side_focus {
+            let (_, text) = draw::side(self);
+            // At most as many lines as the text takes in the narrowest side pane; the
+            // screen stops at the last page of what it shows.
+            let lines = draw::wrapped_height(&text, draw::MIN_WIDTH / 2);
+            let y = self.side_scroll;
+            self.side_scroll = match to {
+                Scroll::Up => y.saturating_sub(1),
+                Scroll::Down => y.saturating_add(1),
+                Scroll::PageUp => y.saturating_sub(PAGE),
+                Scroll::PageDown => y.saturating_add(PAGE),
+                Scroll::Top => 0,
+                Scroll::Left | Scroll::Right => y,
+            }
+            .min(lines.saturating_sub(1));
+            return;
+        }
         let body = view::failure(self)
             .map(|(_, body)| body)
             .unwrap_or_default();

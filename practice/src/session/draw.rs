@@ -57,7 +57,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
 
     let (list_title, rows) = checklist(app);
     let (side_title, side_text) = side(app);
-    let list_h = rows.len() as u16 + 2;
+    // The grader's checklist lines are long: they wrap instead of being cut.
+    let list_height = |width: u16| -> u16 {
+        if app.on_program() {
+            let text: Vec<String> = rows.iter().map(ToString::to_string).collect();
+            wrapped_height(&text.join("\n"), width.saturating_sub(2)) + 2
+        } else {
+            rows.len() as u16 + 2
+        }
+    };
     // The failure pane gets its text's height, or at least two fifths of the body; the
     // panes above get what they need of the rest.
     let failure_h = view::failure(app)
@@ -69,14 +77,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         let widest = rows.iter().map(Line::width).max().unwrap_or(0) as u16 + 2;
         let list_w = widest.clamp(30, area.width / 2);
         let side_h = wrapped_height(&side_text, area.width - list_w - 2) + 2;
-        let top_h = list_h.max(side_h).max(8).min(room);
+        let top_h = list_height(list_w).max(side_h).max(8).min(room);
         let [top, failure] =
             Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(body);
         let [list, side_area] =
             Layout::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(top);
         (list, side_area, failure)
     } else {
-        let list_h = list_h.min(room / 2);
+        let list_h = list_height(area.width).min(room / 2);
         let side_h = (wrapped_height(&side_text, area.width - 2) + 2)
             .min(room.saturating_sub(list_h))
             .max(4);
@@ -88,16 +96,22 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .areas(body);
         (list, side_area, failure)
     };
+    // A short pane keeps the current step in view.
+    let visible = list.height.saturating_sub(2);
+    let current = if app.on_program() {
+        0
+    } else {
+        u16::try_from(app.current_step()).unwrap_or(u16::MAX)
+    };
+    let offset = (current + 1).saturating_sub(visible);
     frame.render_widget(
-        Paragraph::new(rows).block(Block::bordered().title(list_title)),
+        Paragraph::new(rows)
+            .wrap(Wrap { trim: false })
+            .scroll((offset, 0))
+            .block(Block::bordered().title(list_title)),
         list,
     );
-    frame.render_widget(
-        Paragraph::new(side_text)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(side_title)),
-        side_area,
-    );
+    draw_side(frame, side_area, app, side_title, side_text);
     draw_failure(frame, failure, app);
 
     let notice_style = if app.confirm_abandon {
@@ -113,7 +127,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if app.key_context().hints() {
         bar.push_str(" · 1-9 hint N");
     }
-    bar.push_str(" · ↑↓←→ scroll");
+    bar.push_str(" · ↑↓←→ scroll · Tab other pane");
     if area.width >= WIDE {
         bar.push_str(" · Esc contract");
     }
@@ -328,7 +342,7 @@ fn checklist(app: &App) -> (String, Vec<Line<'static>>) {
 }
 
 /// The side pane's title and text: a hint, the keys, or the contract (the statement).
-fn side(app: &App) -> (String, String) {
+pub(super) fn side(app: &App) -> (String, String) {
     match app.pane {
         Pane::Hint(i) => {
             let step = &app.kata.steps[i];
@@ -350,6 +364,7 @@ fn side(app: &App) -> (String, String) {
             " Keys ".to_string(),
             keys::help(app.key_context(), app.keys)
                 + "  ↑ ↓ PgUp PgDn Home  scroll the failure pane\n"
+                + "  Tab        the scroll keys move the other pane (this one)\n"
                 + "  ← →        sideways, for wide tables\n"
                 + "  Esc        back to the contract\n",
         ),
@@ -364,13 +379,56 @@ fn side(app: &App) -> (String, String) {
     }
 }
 
-/// About how many lines `text` takes wrapped at `width` columns.
-fn wrapped_height(text: &str, width: u16) -> u16 {
-    let width = usize::from(width.max(1));
-    text.lines()
-        .map(|l| console::measure_text_width(l).div_ceil(width).max(1))
-        .sum::<usize>()
-        .min(usize::from(u16::MAX)) as u16
+/// How many lines `text` takes wrapped at `width` columns, as the panes wrap it
+/// (ratatui's own count: word wrapping takes more lines than characters ÷ width).
+pub(super) fn wrapped_height(text: &str, width: u16) -> u16 {
+    let lines = Paragraph::new(text)
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1));
+    u16::try_from(lines).unwrap_or(u16::MAX)
+}
+
+/// The side pane, scrolled (after Tab) when its text is longer than the pane; its
+/// title says so.
+fn draw_side(frame: &mut Frame, area: Rect, app: &App, title: String, text: String) {
+    let total = wrapped_height(&text, area.width.saturating_sub(2));
+    let inner = area.height.saturating_sub(2);
+    let top = app.side_scroll.min(total.saturating_sub(inner));
+    let position = if total > inner {
+        let more = if app.side_focus {
+            ""
+        } else {
+            " · Tab to scroll"
+        };
+        format!(
+            " lines {}-{} of {total}{more} ",
+            top + 1,
+            (top + inner).min(total)
+        )
+    } else {
+        String::new()
+    };
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((top, 0))
+            .block(
+                Block::bordered()
+                    .border_style(focus_style(app.side_focus))
+                    .title(title)
+                    .title(Line::from(position).alignment(Alignment::Right)),
+            ),
+        area,
+    );
+}
+
+/// The border of the pane the scroll keys move.
+fn focus_style(focused: bool) -> Style {
+    if focused {
+        Style::new().cyan().bold()
+    } else {
+        Style::new()
+    }
 }
 
 fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
@@ -424,6 +482,7 @@ fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
         String::new()
     };
     let block = Block::bordered()
+        .border_style(focus_style(!app.side_focus))
         .title(Line::from(vec![
             Span::raw(" "),
             Span::styled(title, Style::new().red().bold()),

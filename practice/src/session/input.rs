@@ -17,9 +17,11 @@ pub enum Input {
     Scroll(Scroll),
     /// Esc on the full screen: back to the current step's contract.
     Back,
+    /// Tab on the full screen: the scroll keys move the other pane (failure or side).
+    SwitchPane,
 }
 
-/// A move of the failure pane.
+/// A move of the pane that has the focus (the failure pane, or the side pane after Tab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scroll {
     Up,

@@ -59,6 +59,7 @@ fn event_of(ev: TermEvent) -> Option<Event> {
             KeyCode::Left => Input::Scroll(Scroll::Left),
             KeyCode::Right => Input::Scroll(Scroll::Right),
             KeyCode::Esc => Input::Back,
+            KeyCode::Tab => Input::SwitchPane,
             _ => return None,
         },
         _ => return None,

@@ -319,6 +319,58 @@ fn the_failure_pane_scrolls_within_its_text() {
     assert_eq!(app.scroll, (0, 0));
 }
 
+/// On the smallest screen the step list is short: it scrolls to keep the current step
+/// in view.
+#[test]
+fn a_short_step_list_keeps_the_current_step_in_view() {
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Guided, PracticeFile::Steps);
+    let report = tests(vec![
+        verdict("step_01_read_orders", Status::Passed, None),
+        verdict("step_02_clean", Status::Passed, None),
+        verdict("step_03_total", Status::Failed, Some("wrong total")),
+    ]);
+    finish_run(&mut app, 90.0, report);
+    let small = screen(&app, 60, 18);
+    assert!(small.contains("3 Total per customer"), "{small}");
+}
+
+/// A contract longer than its pane says so in its title, and scrolls after Tab (the
+/// scroll keys then move it, not the failure pane); another pane starts at its top.
+#[test]
+fn the_side_pane_scrolls_after_tab() {
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Guided, PracticeFile::Steps);
+    app.contract = Some((1..=40).map(|i| format!("rule {i}\n\n")).collect());
+    let top = screen(&app, 120, 30);
+    assert!(
+        top.contains("Tab to scroll") && top.contains("│rule 1 "),
+        "{top}"
+    );
+    app.on_event(Event::Input(Input::SwitchPane)).unwrap();
+    for _ in 0..3 {
+        app.on_event(Event::Input(Input::Scroll(Scroll::Down)))
+            .unwrap();
+    }
+    let down = screen(&app, 120, 30);
+    assert!(
+        down.contains("lines 4-") && down.contains("│rule 3 ") && !down.contains("│rule 2 "),
+        "{down}"
+    );
+    assert_eq!(app.scroll, (0, 0), "the failure pane did not move");
+    // Never past the end: the last rule shows.
+    for _ in 0..10 {
+        app.on_event(Event::Input(Input::Scroll(Scroll::PageDown)))
+            .unwrap();
+    }
+    assert!(screen(&app, 120, 30).contains("│rule 40 "));
+    // The keys (?) start at their top; Tab gives the arrows back to the failure pane.
+    app.on_event(Event::Input(Input::Key('?'))).unwrap();
+    assert_eq!(app.side_scroll, 0);
+    app.on_event(Event::Input(Input::SwitchPane)).unwrap();
+    assert!(!app.side_focus);
+}
+
 /// An interview on the blank program: the limit counts down, the statement is the side
 /// pane, a grading's checklist is the checklist and its details the failure pane.
 #[test]
@@ -330,7 +382,7 @@ fn the_interview_screen_shows_the_graders_checklist() {
     let id = app.running().expect("a grading").id;
     app.set_clock(9.0 * 60.0 + 30.0);
     let report = "Grading the toy program\n  seed 7 (--seed 7 replays this data)\n\n  \
-        ✓ compiles: main.rs\n  ✓ runs: exited 0 in 0.19 s\n  ✗ clean: 3 duplicate orders kept (no dropDuplicates)\n  \
+        ✓ compiles: main.rs\n  ✓ runs: exited 0 in 0.19 s\n  ✗ clean: 3 duplicate orders kept in the output (no dropDuplicates: identical rows are kept once, as Spark's dropDuplicates() keeps them)\n  \
         - total: not checked\n\n── clean ──\nexpected | actual\n| O1 | C1 | 10.00 | | | O1 | C1 | 10.00 |\n\
         |    |    |       | | | O1 | C1 | 10.00 |\n\nFAIL: 1 of 3 checks failed (1 not run)";
     let graded = Graded {
