@@ -14,8 +14,27 @@
 #
 # Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or starts scripts/kafka-local on
 # BENCH_KAFKA_PORT (default 29092) and stops it at the end.
+#
+#   bench/kafka_stream_chaos.sh --outage [EVENTS [BATCH]]     default: 1000000 20000
+#
+# runs the CI test of a broker outage instead (`a_broker_killed_and_restarted_mid_run_
+# loses_nothing`, 40,000 orders there) on EVENTS orders: a private broker (scripts/
+# kafka-local on free ports) is SIGKILLed and restarted after the first commit, and the
+# pipeline (in the test's process, micro-batches of BATCH) must wait, reconnect and
+# finish with every window once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--outage" ]; then
+  export STREAM_OUTAGE_EVENTS=${2:-1000000} STREAM_OUTAGE_BATCH=${3:-20000}
+  # Any value: it only tells the build that a real broker is there to test with.
+  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+  echo "== broker outage, $STREAM_OUTAGE_EVENTS orders, micro-batches of $STREAM_OUTAGE_BATCH" >&2
+  cargo test -q -p solutions --features kafka_stream --test kafka_stream_chaos -- \
+    a_broker_killed_and_restarted_mid_run_loses_nothing --nocapture 2>&1 |
+    grep -E "broker killed|exactly once|panicked|test result"
+  exit "${PIPESTATUS[0]}"
+fi
 
 kills=${1:-20}
 rate=${2:-1500}

@@ -309,7 +309,11 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let common::Topics { input, output, dlq } = common::topics(&broker, "kstream-outage", 3).await;
-    let records = generated(rand::rng().random(), 40_000);
+    // `bench/kafka_stream_chaos.sh --outage` runs it on 1,000,000 orders.
+    let events = setting("STREAM_OUTAGE_EVENTS", 40_000);
+    let batch_size = setting("STREAM_OUTAGE_BATCH", 300);
+    let run_for = Duration::from_secs(150.max(events as u64 / 2_000));
+    let records = generated(rand::rng().random(), events);
     let placed = broker
         .produce_events(&input, &records)
         .await
@@ -318,7 +322,7 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
 
     let group = unique_name("kstream-outage");
     let config = PipelineConfig {
-        batch_size: 300,
+        batch_size,
         batch_wait: Duration::from_millis(100),
         idle_timeout: Some(Duration::from_secs(4)),
         delivery: Delivery::ExactlyOnce,
@@ -329,11 +333,7 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
         .with_env_filter("info,rdkafka=warn,librdkafka=error")
         .try_init();
     let pipeline = async {
-        let ran = tokio::time::timeout(
-            Duration::from_secs(150),
-            run(&config, std::future::pending()),
-        )
-        .await;
+        let ran = tokio::time::timeout(run_for, run(&config, std::future::pending())).await;
         (ran, Instant::now())
     };
     // Mid-run: once a micro-batch is committed, the broker dies.
@@ -360,7 +360,7 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
     };
     let ((ran, finished), back) = tokio::join!(pipeline, outage);
     let (counts, reason) = ran
-        .expect("the pipeline did not finish within 150 s")
+        .unwrap_or_else(|_| panic!("the pipeline did not finish within {run_for:?}"))
         .unwrap_or_else(|e| panic!("the pipeline failed: {e:#}"));
     assert!(
         finished > back,
