@@ -58,6 +58,7 @@ pub fn is_retriable_code(code: RDKafkaErrorCode) -> bool {
             | RequestTimedOut
             | NetworkException
             | RebalanceInProgress
+            | NotController
             | BrokerTransportFailure
             | AllBrokersDown
             | OperationTimedOut

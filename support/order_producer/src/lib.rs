@@ -393,20 +393,22 @@ async fn ensure_topic(
         return Ok(());
     }
     tracing::info!(topic, partitions, "creating topic");
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .with_context(|| format!("creating topic {topic}"))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => bail!("creating topic {name} on {bootstrap}: {code}"),
+    // A broker that has just started may answer NotController or time out for a few
+    // seconds: the one retry policy rides that out.
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let what = format!("creating topic {topic}");
+    kafka_retry::retry_async(&what, kafka_retry::DEADLINE, || async {
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for result in admin.create_topics(&[new], &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(KafkaError::AdminOp(code)),
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
+    .map_err(|e| anyhow!("creating topic {topic} on {bootstrap}: {e}"))
 }
 
 /// Delivered and failed counts, by kind.
