@@ -75,10 +75,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use datafusion::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, Int32Builder, Int64Builder, RecordBatch,
-    UInt32Array,
-};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
@@ -97,7 +94,7 @@ use tracing::{debug, info, warn};
 use super::steps::{
     CHECKPOINT_FILE, DeadLetter, Int32Array, Int64Array, KAFKA_OFFSET, KAFKA_PARTITION,
     PARTITION_COLUMNS, Totals, add_partition_columns, column, consumer_config, filter_invalid,
-    raw_schema, write_durably,
+    poll_micro_batch, write_durably,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -700,48 +697,25 @@ fn poll_batch(
     max_wait: Duration,
     away: &mut Option<Instant>,
 ) -> anyhow::Result<RecordBatch> {
-    let deadline = Instant::now() + max_wait;
-    let mut partitions = Int32Builder::with_capacity(max_records.min(1 << 20));
-    let mut offsets = Int64Builder::with_capacity(max_records.min(1 << 20));
-    let mut keys = BinaryBuilder::new();
-    let mut values = BinaryBuilder::new();
-    while partitions.len() < max_records {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let Some(message) = consumer.poll(left) else {
-            break;
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(e) if kafka_retry::is_retriable(&e) => {
-                if away.is_none() {
-                    warn!(error = %e, "the broker is away: waiting for librdkafka to reconnect");
-                    *away = Some(Instant::now());
-                }
-                continue;
+    poll_micro_batch(consumer, max_records, max_wait, |polled| match polled {
+        Ok(()) => {
+            if let Some(since) = away.take() {
+                info!(
+                    away_s = since.elapsed().as_secs_f64(),
+                    "the broker answers again"
+                );
             }
-            Err(e) => return Err(e).context("reading a message from Kafka"),
-        };
-        if let Some(since) = away.take() {
-            info!(
-                away_s = since.elapsed().as_secs_f64(),
-                "the broker answers again"
-            );
+            Ok(())
         }
-        partitions.append_value(message.partition());
-        offsets.append_value(message.offset());
-        keys.append_option(message.key());
-        values.append_option(message.payload());
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(partitions.finish()),
-        Arc::new(offsets.finish()),
-        Arc::new(keys.finish()),
-        Arc::new(values.finish()),
-    ];
-    Ok(RecordBatch::try_new(raw_schema(), columns)?)
+        Err(e) if kafka_retry::is_retriable(&e) => {
+            if away.is_none() {
+                warn!(error = %e, "the broker is away: waiting for librdkafka to reconnect");
+                *away = Some(Instant::now());
+            }
+            Ok(())
+        }
+        Err(e) => Err(e).context("reading a message from Kafka"),
+    })
 }
 
 /// Reads and transforms batches until stopped, idle, or the writer goes away.

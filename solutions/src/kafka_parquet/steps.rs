@@ -25,7 +25,8 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use fixtures::events::{OrderEvent, order_event_schema};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,20 @@ pub fn read_micro_batch(
     max_records: usize,
     max_wait: Duration,
 ) -> anyhow::Result<RecordBatch> {
+    poll_micro_batch(consumer, max_records, max_wait, |polled| {
+        polled.context("reading a message from Kafka")
+    })
+}
+
+/// Step 2's loop for any consumer; `on_poll` sees each poll's outcome (`Ok` before a
+/// message is taken) and says whether the batch goes on (`Ok`, within the same
+/// `max_wait`) or fails. The pipeline uses it to wait for a broker that is away.
+pub(super) fn poll_micro_batch<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    max_records: usize,
+    max_wait: Duration,
+    mut on_poll: impl FnMut(Result<(), KafkaError>) -> anyhow::Result<()>,
+) -> anyhow::Result<RecordBatch> {
     let deadline = Instant::now() + max_wait;
     let mut partitions = Int32Builder::with_capacity(max_records.min(1 << 20));
     let mut offsets = Int64Builder::with_capacity(max_records.min(1 << 20));
@@ -97,7 +112,16 @@ pub fn read_micro_batch(
         let Some(message) = consumer.poll(left) else {
             break;
         };
-        let message = message.context("reading a message from Kafka")?;
+        let message = match message {
+            Ok(message) => {
+                on_poll(Ok(()))?;
+                message
+            }
+            Err(e) => {
+                on_poll(Err(e))?;
+                continue;
+            }
+        };
         partitions.append_value(message.partition());
         offsets.append_value(message.offset());
         keys.append_option(message.key());
