@@ -106,6 +106,17 @@ pub struct ConsumedRecord {
     pub payload: Option<Vec<u8>>,
 }
 
+impl ConsumedRecord {
+    fn of(message: &impl Message) -> ConsumedRecord {
+        ConsumedRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        }
+    }
+}
+
 /// The broker of this test process, chosen on first use (see the crate docs) and
 /// announced once on stderr: `kafka_testkit: using <kind> broker at <addr>`.
 ///
@@ -424,20 +435,8 @@ impl Broker {
         let started = Instant::now();
         let partitions = self.wait_for_partitions(topic, deadline, None).await?;
         self.check_nothing_deleted(topic, partitions).await?;
-        let consumer: StreamConsumer = self
-            .consumer_config(&unique_name("kafka-testkit-consume"))
-            .set("fetch.wait.max.ms", "100")
-            .create()
-            .context("creating a Kafka consumer")?;
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .context("building the partition assignment")?;
-        }
-        consumer
-            .assign(&assignment)
-            .with_context(|| format!("assigning the {partitions} partitions of {topic}"))?;
+        let consumer =
+            self.reader_from_beginning("kafka-testkit-consume", topic, partitions, &[])?;
         let mut records = Vec::with_capacity(expected);
         let end = tokio::time::Instant::from_std(started + deadline);
         let outcome = loop {
@@ -452,16 +451,38 @@ impl Broker {
                     ));
                 }
                 Ok(Err(e)) => break Err(anyhow!("consuming {topic}: {e}")),
-                Ok(Ok(message)) => records.push(ConsumedRecord {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec),
-                }),
+                Ok(Ok(message)) => records.push(ConsumedRecord::of(&message)),
             }
         };
         let _ = consumer.unassign();
         outcome.map(|()| records)
+    }
+
+    /// A consumer with a group of its own (named after `prefix`), every partition of
+    /// `topic` assigned from the earliest offset, `settings` on top of the usual ones.
+    fn reader_from_beginning(
+        &self,
+        prefix: &str,
+        topic: &str,
+        partitions: i32,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<StreamConsumer> {
+        let mut config = self.consumer_config(&unique_name(prefix));
+        config.set("fetch.wait.max.ms", "100");
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .context("building the partition assignment")?;
+        }
+        consumer
+            .assign(&assignment)
+            .with_context(|| format!("assigning the {partitions} partitions of {topic}"))?;
+        Ok(consumer)
     }
 
     /// Every record of `topic` that a `read_committed` consumer sees, from the earliest
@@ -475,22 +496,15 @@ impl Broker {
     ) -> anyhow::Result<Vec<ConsumedRecord>> {
         let started = Instant::now();
         let partitions = self.wait_for_partitions(topic, deadline, None).await?;
-        let consumer: StreamConsumer = self
-            .consumer_config(&unique_name("kafka-testkit-consume-to-end"))
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", "100")
-            .create()
-            .context("creating a Kafka consumer")?;
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .context("building the partition assignment")?;
-        }
-        consumer
-            .assign(&assignment)
-            .with_context(|| format!("assigning the {partitions} partitions of {topic}"))?;
+        let consumer = self.reader_from_beginning(
+            "kafka-testkit-consume-to-end",
+            topic,
+            partitions,
+            &[
+                ("isolation.level", "read_committed"),
+                ("enable.partition.eof", "true"),
+            ],
+        )?;
         let mut at_end = std::collections::BTreeSet::new();
         let mut records = Vec::new();
         let end = tokio::time::Instant::from_std(started + deadline);
@@ -511,12 +525,7 @@ impl Broker {
                     at_end.insert(p);
                 }
                 Ok(Err(e)) => break Err(anyhow!("consuming {topic}: {e}")),
-                Ok(Ok(message)) => records.push(ConsumedRecord {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec),
-                }),
+                Ok(Ok(message)) => records.push(ConsumedRecord::of(&message)),
             }
         };
         let _ = consumer.unassign();
