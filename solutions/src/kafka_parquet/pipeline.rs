@@ -94,7 +94,7 @@ use tracing::{debug, info, warn};
 use super::steps::{
     CHECKPOINT_FILE, DeadLetter, Int32Array, Int64Array, KAFKA_OFFSET, KAFKA_PARTITION,
     PARTITION_COLUMNS, Totals, add_partition_columns, column, consumer_config, filter_invalid,
-    poll_micro_batch, write_durably,
+    poll_micro_batch, read_checkpoint_file, write_durably,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -191,14 +191,7 @@ impl PartitionCheckpoint {
 
     /// Reads one partition's checkpoint; `None` if it has none.
     pub fn load(dir: &Path, partition: i32) -> anyhow::Result<Option<Self>> {
-        let path = Self::path(dir, partition);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading checkpoint {}", path.display()))
-                .map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading checkpoint {}", path.display())),
-        }
+        read_checkpoint_file(&Self::path(dir, partition))
     }
 
     /// Every partition's checkpoint in `dir`, by partition.

@@ -466,17 +466,23 @@ mod hex_bytes {
     }
 }
 
+/// A checkpoint file read as JSON; `None` when there is none yet.
+pub(super) fn read_checkpoint_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> anyhow::Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading checkpoint {}", path.display()))
+            .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading checkpoint {}", path.display())),
+    }
+}
+
 impl Checkpoint {
     /// Reads `<dir>/checkpoint.json`; `None` when the lake has never committed a batch.
     pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
-        let path = dir.join(CHECKPOINT_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading checkpoint {}", path.display()))
-                .map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading checkpoint {}", path.display())),
-        }
+        read_checkpoint_file(&dir.join(CHECKPOINT_FILE))
     }
 
     /// Replaces `<dir>/checkpoint.json` atomically and durably.
