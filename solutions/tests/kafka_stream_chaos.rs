@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use fixtures::events::GeneratedRecord;
 use fixtures::expected::stream_windows_by_partition;
 use kafka_testkit::local_broker::LocalBroker;
-use kafka_testkit::{Broker, BrokerKind, broker, unique_name};
+use kafka_testkit::{Broker, real_broker, unique_name};
 use kata_testkit::assert_same_windows;
 use rand::Rng;
 mod common;
@@ -75,12 +75,9 @@ async fn exactly_once_under_sigkill() {
     // At most this many orders, `rate` a second until the last kill.
     let events = setting("STREAM_CHAOS_EVENTS", 100_000);
     let rate = setting("STREAM_CHAOS_RATE", 1_500).max(10);
-    let broker = broker().await.expect("no Kafka broker");
-    assert_ne!(
-        broker.kind(),
-        BrokerKind::Mock,
-        "this test needs a real broker (KATA_KAFKA=mock forced the mock)"
-    );
+    let broker = real_broker()
+        .await
+        .unwrap_or_else(|e| panic!("no Kafka broker: {e:#}"));
     let started = Instant::now();
     let common::Topics { input, output, dlq } = common::topics(broker, "kstream-chaos", 3).await;
     let group = unique_name("kstream-chaos");
@@ -390,12 +387,9 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_killed_emit_every_window_once() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let broker = broker().await.expect("no Kafka broker");
-    assert_ne!(
-        broker.kind(),
-        BrokerKind::Mock,
-        "this test needs a real broker (KATA_KAFKA=mock forced the mock)"
-    );
+    let broker = real_broker()
+        .await
+        .unwrap_or_else(|e| panic!("no Kafka broker: {e:#}"));
     let started = Instant::now();
     let common::Topics { input, output, dlq } = common::topics(broker, "kstream-scale", 3).await;
     // Keyed by category: a window's records are all in one partition.

@@ -37,8 +37,6 @@ use solutions::kafka_parquet::PartitionCheckpoint;
 const DEADLINE: Duration = Duration::from_secs(60);
 /// The log number of the last, undisturbed run.
 const LAST_RUN: usize = 99;
-const NEEDS_BROKER: &str =
-    "needs a real broker: scripts/kafka-local up, then KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092";
 
 // ------------------------------------------------------------------ the tests
 
@@ -50,7 +48,7 @@ const NEEDS_BROKER: &str =
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_exactly_once_under_kill_9() -> anyhow::Result<()> {
-    let broker = shared_broker().await?;
+    let broker = kafka_testkit::real_broker().await?;
     let report = kill_9_scenario(broker, 200_000, 10).await?;
     report.assert_exactly_once()
 }
@@ -63,7 +61,7 @@ async fn reference_exactly_once_under_kill_9() -> anyhow::Result<()> {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_scales_out_in_a_group_exactly_once() -> anyhow::Result<()> {
-    let broker = shared_broker().await?;
+    let broker = kafka_testkit::real_broker().await?;
     let report = scale_out_scenario(broker, 200_000, 5).await?;
     report.assert_exactly_once()
 }
@@ -86,7 +84,7 @@ async fn reference_rides_out_a_broker_restart() -> anyhow::Result<()> {
 #[ignore = "bench: bench/kafka_parquet_robustness.sh runs it on a real broker"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_scale_out_under_kills() -> anyhow::Result<()> {
-    let broker = shared_broker().await?;
+    let broker = kafka_testkit::real_broker().await?;
     let report = scale_out_scenario(
         broker,
         env_size("LAKE_EVENTS", 1_000_000)?,
@@ -110,7 +108,7 @@ async fn bench_broker_restart() -> anyhow::Result<()> {
 #[ignore = "bench: bench/kafka_parquet_robustness.sh runs it on a real broker"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_kill_9() -> anyhow::Result<()> {
-    let broker = shared_broker().await?;
+    let broker = kafka_testkit::real_broker().await?;
     let report = kill_9_scenario(
         broker,
         env_size("LAKE_EVENTS", 1_000_000)?,
@@ -663,15 +661,6 @@ impl fmt::Display for Report {
             self.checkpointed
         )
     }
-}
-
-async fn shared_broker() -> anyhow::Result<&'static Broker> {
-    let broker = kafka_testkit::broker().await?;
-    ensure!(
-        broker.kind() != kafka_testkit::BrokerKind::Mock,
-        "this test {NEEDS_BROKER} (KATA_KAFKA=mock forced the mock)"
-    );
-    Ok(broker)
 }
 
 /// A bench size from the environment, else `default`.

@@ -117,6 +117,18 @@ impl ConsumedRecord {
     }
 }
 
+/// [`broker`] for a test that needs a real one (kill -9, restarts, transactions the
+/// mock does not keep): fails when it is the mock, which only `KATA_KAFKA=mock` can force
+/// here, since such tests are ignored without a real broker.
+pub async fn real_broker() -> anyhow::Result<&'static Broker> {
+    let broker = broker().await?;
+    anyhow::ensure!(
+        broker.kind() != BrokerKind::Mock,
+        "this test needs a real broker (KATA_KAFKA=mock forced the mock)"
+    );
+    Ok(broker)
+}
+
 /// The broker of this test process, chosen on first use (see the crate docs) and
 /// announced once on stderr: `kafka_testkit: using <kind> broker at <addr>`.
 ///
