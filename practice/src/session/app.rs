@@ -88,6 +88,8 @@ pub struct App<'a> {
     /// The last grading's report (whole-program attempts).
     pub last_verdict: Option<String>,
     pub confirm_abandon: bool,
+    /// A digit pressed once: its step's hint, shown when the same digit comes again.
+    pending_hint: Option<usize>,
     last_save: Instant,
     /// The interview warnings given (seconds left).
     warned: HashSet<u64>,
@@ -141,6 +143,7 @@ impl<'a> App<'a> {
             notice: None,
             last_verdict: None,
             confirm_abandon: false,
+            pending_hint: None,
             last_save: Instant::now(),
             warned: HashSet::new(),
             tested: 0,
@@ -312,9 +315,23 @@ impl<'a> App<'a> {
                 return Ok(None);
             }
         }
+        let pending_hint = self.pending_hint.take();
         let grades = self.key_context().grades();
         match cmd {
             Cmd::Hint(n) => self.hint(n)?,
+            Cmd::HintKey(n)
+                if pending_hint != Some(n)
+                    && !self.attempt.hints.contains(&n)
+                    && (1..=self.kata.steps.len()).contains(&n)
+                    && self.attempt.mode == Mode::Guided =>
+            {
+                self.pending_hint = Some(n);
+                let used = self.attempt.hints.len();
+                self.say(format!(
+                    "Step {n}'s hint is counted in your history ({used} used this attempt). Press {n} again to see it."
+                ));
+            }
+            Cmd::HintKey(n) => self.hint(Some(n))?,
             Cmd::Run if self.on_program() => {
                 self.say("Press g to build and grade your whole program.")
             }
@@ -357,7 +374,21 @@ impl<'a> App<'a> {
                     (_, Some(r)) => view::run_report(self, r, None),
                     (_, None) => "No test run yet.".to_string(),
                 };
+                let ran = self.last.is_some() || self.last_verdict.is_some();
                 self.say(text);
+                // The full screen shows the checklist already: its notice says what `s`
+                // did instead of repeating the checklist's first line.
+                if ran {
+                    let (g, n) = self.green();
+                    self.notice = Some(if self.on_program() {
+                        "The last verdict: the checklist and the failure pane, from the top."
+                            .to_string()
+                    } else {
+                        format!(
+                            "The last run: {g}/{n} green; the step's contract and the failure pane, from the top."
+                        )
+                    });
+                }
             }
             Cmd::Unknown(s) => {
                 let list = keys::intro(self.key_context(), self.keys);

@@ -13,6 +13,8 @@
 //! screen says it is too small (the session started on such a terminal uses the line
 //! view instead).
 
+use std::collections::HashMap;
+
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
@@ -173,7 +175,21 @@ fn timer(app: &App) -> Line<'static> {
         Mode::Drill => Line::from(vec![
             Span::styled(format!("time {}", clock(t)), Style::new().bold()),
             sep(),
-            Span::raw(format!("drill of {}", view::drilled(k, &app.attempt.drill))),
+            // Numbers only: the checklist names the steps (and marks the others yours).
+            Span::raw(format!(
+                "drill of step{} {}",
+                if app.attempt.drill.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                app.attempt
+                    .drill
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         ]),
         _ => Line::from(vec![
             Span::styled(format!("time {}", clock(t)), Style::new().bold()),
@@ -456,22 +472,17 @@ fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let lines: Vec<Line> = body
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if t.starts_with("expected") || t.starts_with("actual") || t.starts_with("──") {
-                Line::styled(l.to_string(), Style::new().bold())
-            } else if t.starts_with("error") || t.starts_with("FAIL") {
-                Line::styled(l.to_string(), Style::new().red().bold())
-            } else {
-                Line::raw(l.to_string())
-            }
-        })
-        .collect();
+    let lines = failure_lines(&body);
     let total = lines.len() as u16;
     let inner = area.height.saturating_sub(2);
     let top = app.scroll.0.min(total.saturating_sub(inner));
+    // Sideways no further than the widest line's end at the pane's right edge.
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let widest = u16::try_from(widest).unwrap_or(u16::MAX);
+    let left = app
+        .scroll
+        .1
+        .min(widest.saturating_sub(area.width.saturating_sub(2)));
     let position = if total > inner {
         format!(
             " lines {}-{} of {total} ",
@@ -491,10 +502,108 @@ fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(position).alignment(Alignment::Right));
     frame.render_widget(
         Paragraph::new(Text::from(lines))
-            .scroll((top, app.scroll.1))
+            .scroll((top, left))
             .block(block),
         area,
     );
+}
+
+/// The failure pane's lines, styled: headings bold, errors red, and in an
+/// `expected | actual` table ([`view::side_by_side`]) the rows that one table has and
+/// the other has not (compared as multisets, as the sorted tables are) in red.
+pub fn failure_lines(body: &str) -> Vec<Line<'static>> {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        i += 1;
+        let t = line.trim_start();
+        let width = line
+            .strip_suffix(" | actual")
+            .filter(|left| left.trim_end() == "expected")
+            .map(console::measure_text_width);
+        if let Some(width) = width {
+            let rows: Vec<(&str, &str)> = lines[i..]
+                .iter()
+                .map_while(|row| split_at_column(row, width))
+                .collect();
+            i += rows.len();
+            out.push(Line::styled(line.to_string(), Style::new().bold()));
+            out.extend(table_rows(&rows));
+        } else if t.starts_with("expected") || t.starts_with("actual") || t.starts_with("──") {
+            out.push(Line::styled(line.to_string(), Style::new().bold()));
+        } else if t.starts_with("error") || t.starts_with("FAIL") {
+            out.push(Line::styled(line.to_string(), Style::new().red().bold()));
+        } else {
+            out.push(Line::raw(line.to_string()));
+        }
+    }
+    out
+}
+
+/// `left | right` cut where `left` (padded to `width` columns) ends; `None` for a line
+/// that is not a row of the side-by-side table.
+fn split_at_column(row: &str, width: usize) -> Option<(&str, &str)> {
+    let mut columns = 0;
+    let at = row
+        .char_indices()
+        .find(|&(_, c)| {
+            let before = columns;
+            columns += console::measure_text_width(c.encode_utf8(&mut [0; 4]));
+            before == width
+        })
+        .map_or(row.len(), |(at, _)| at);
+    let (left, rest) = row.split_at(at);
+    let right = rest.strip_prefix(" |")?;
+    Some((left, right.strip_prefix(' ').unwrap_or(right)))
+}
+
+/// The rows of the side-by-side table, a row red when the other table lacks it.
+fn table_rows(rows: &[(&str, &str)]) -> Vec<Line<'static>> {
+    let expected: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let actual: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let red_left = unmatched(&expected, &actual);
+    let red_right = unmatched(&actual, &expected);
+    let styled = |cell: &str, red: bool| {
+        if red {
+            Span::styled(cell.to_string(), Style::new().red())
+        } else {
+            Span::raw(cell.to_string())
+        }
+    };
+    rows.iter()
+        .zip(red_left.into_iter().zip(red_right))
+        .map(|(&(left, right), (red_left, red_right))| {
+            let mut spans = vec![styled(left, red_left), Span::raw(" |")];
+            if !right.is_empty() {
+                spans.push(Span::raw(" "));
+                spans.push(styled(right, red_right));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// For each of `mine`'s cells: is it a table row that `theirs` has no (more) copy of?
+fn unmatched(mine: &[&str], theirs: &[&str]) -> Vec<bool> {
+    let is_row = |cell: &str| cell.trim_start().starts_with('|');
+    let mut copies: HashMap<&str, usize> = HashMap::new();
+    for cell in theirs.iter().filter(|c| is_row(c)) {
+        *copies.entry(cell.trim()).or_default() += 1;
+    }
+    mine.iter()
+        .map(|cell| {
+            is_row(cell)
+                && match copies.get_mut(cell.trim()) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        false
+                    }
+                    _ => true,
+                }
+        })
+        .collect()
 }
 
 fn too_small(frame: &mut Frame, area: Rect, app: &App) {

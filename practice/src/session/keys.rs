@@ -8,6 +8,9 @@ use crate::state::Mode;
 pub enum Cmd {
     /// A hint: the current step's, or step N's (1-based).
     Hint(Option<usize>),
+    /// A digit key: step N's hint, once confirmed by the same key again (a digit is
+    /// easily hit by accident, and a hint is counted in the learner's history).
+    HintKey(usize),
     Run,
     Grade,
     /// The last checklist (or verdict) again.
@@ -155,7 +158,7 @@ pub fn from_key(c: char, ctx: Context) -> Cmd {
     if ctx.hints()
         && let Some(n) = c.to_digit(10).filter(|&n| n > 0)
     {
-        return Cmd::Hint(Some(n as usize));
+        return Cmd::HintKey(n as usize);
     }
     BINDINGS
         .iter()
@@ -205,7 +208,7 @@ pub fn line(ctx: Context, bar: bool) -> String {
 pub fn intro(ctx: Context, keys: bool) -> String {
     if keys {
         let digits = if ctx.hints() {
-            " · 1-9 the hint for that step"
+            " · 1-9 twice: the hint for that step"
         } else {
             ""
         };
@@ -240,8 +243,15 @@ pub fn help(ctx: Context, keys: bool) -> String {
         out.push_str(&format!("  {name:<10} {}\n", b.long));
     }
     if ctx.hints() {
-        let name = if keys { "1-9" } else { "h N" };
-        out.push_str(&format!("  {name:<10} the hint for step N\n"));
+        let (name, how) = if keys {
+            (
+                "1-9",
+                "the hint for step N: press the digit twice (counted)",
+            )
+        } else {
+            ("h N", "the hint for step N (counted)")
+        };
+        out.push_str(&format!("  {name:<10} {how}\n"));
     }
     out
 }
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn hints_by_number_and_unknown_words() {
         let guided = ALL[0];
-        assert_eq!(from_key('3', guided), Cmd::Hint(Some(3)));
+        assert_eq!(from_key('3', guided), Cmd::HintKey(3));
         assert_eq!(from_key('3', ALL[1]), Cmd::Nothing);
         assert_eq!(from_line("h 2"), Cmd::Hint(Some(2)));
         assert_eq!(from_line("hint x"), Cmd::Unknown("hint x".into()));

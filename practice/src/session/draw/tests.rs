@@ -252,6 +252,41 @@ fn the_guided_screen_after_each_event() {
     insta::assert_snapshot!("resize_too_small", screen(&app, 50, 12));
 }
 
+/// Hints by digit: a digit is easily hit by accident, and a hint is counted.
+#[test]
+fn a_digit_spends_a_hint_only_when_pressed_twice() {
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Guided, PracticeFile::Steps);
+    // Step 3's hint is spent on the second 3 only, and any other key between the two
+    // cancels it. A hint already spent shows at once.
+    app.on_event(Event::Input(Input::Key('3'))).unwrap();
+    assert!(app.attempt.hints.is_empty(), "one 3 spends nothing");
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("Press 3 again")),
+        "{:?}",
+        app.notice
+    );
+    app.on_event(Event::Input(Input::Key('s'))).unwrap();
+    app.on_event(Event::Input(Input::Key('3'))).unwrap();
+    assert!(
+        app.attempt.hints.is_empty(),
+        "another key in between cancels"
+    );
+    app.on_event(Event::Input(Input::Key('3'))).unwrap();
+    assert_eq!(app.attempt.hints, vec![3]);
+    assert_eq!(app.pane, Pane::Hint(2));
+    app.on_event(Event::Input(Input::Key('1'))).unwrap();
+    app.on_event(Event::Input(Input::Key('3'))).unwrap();
+    assert_eq!(
+        app.pane,
+        Pane::Hint(2),
+        "a spent hint shows at the first press"
+    );
+    assert_eq!(app.attempt.hints, vec![3]);
+}
+
 /// A save that does not compile: rustc's first error in the failure pane, the steps
 /// as the last run that compiled left them.
 #[test]
@@ -317,6 +352,27 @@ fn the_failure_pane_scrolls_within_its_text() {
     app.on_event(Event::Input(Input::Scroll(Scroll::Top)))
         .unwrap();
     assert_eq!(app.scroll, (0, 0));
+}
+
+/// Sideways, the failure pane stops where its widest line ends at the right edge.
+#[test]
+fn the_failure_pane_scrolls_sideways_no_further_than_its_widest_line() {
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Timed, PracticeFile::Steps);
+    let wide = format!("start{}end", "-".repeat(200));
+    let report = tests(vec![verdict(
+        "step_01_read_orders",
+        Status::Failed,
+        Some(&wide),
+    )]);
+    finish_run(&mut app, 30.0, report);
+    assert!(screen(&app, 120, 30).contains("│start---"));
+    for _ in 0..100 {
+        app.on_event(Event::Input(Input::Scroll(Scroll::Right)))
+            .unwrap();
+    }
+    let right = screen(&app, 120, 30);
+    assert!(right.contains("---end│"), "{right}");
 }
 
 /// On the smallest screen the step list is short: it scrolls to keep the current step
@@ -442,10 +498,7 @@ fn the_drill_screen_names_the_drilled_steps_and_marks_the_others_as_yours() {
     ]);
     finish_run(&mut app, 3.0, run);
     let text = screen(&app, 120, 30);
-    assert!(
-        text.contains("│time 00:03 · drill of step 2 (clean)"),
-        "{text}"
-    );
+    assert!(text.contains("│time 00:03 · drill of step 2  "), "{text}");
     for row in [
         "│ ✓  1 Read the orders (yours)           passing│",
         "│▸○  2 Drop duplicates and nulls            todo│",
@@ -455,4 +508,31 @@ fn the_drill_screen_names_the_drilled_steps_and_marks_the_others_as_yours() {
     }
     // Splits are taken for drilled steps only: the others show as passing.
     assert!(app.attempt.splits.is_empty());
+}
+
+/// In `expected | actual`, a row is red where the other table has no copy of it: here
+/// the duplicate O1 and the O3 with a null, which `clean` should have dropped.
+#[test]
+fn rows_one_table_lacks_are_red() {
+    let body = view::side_by_side(&view::tidy_failure(CLEAN_FAILURE));
+    let red = |span: &ratatui::text::Span| span.style.fg == Some(ratatui::style::Color::Red);
+    let marked: Vec<String> = super::failure_lines(&body)
+        .iter()
+        .flat_map(|line| line.spans.iter().filter(|s| red(s)))
+        .map(|span| span.content.trim().to_string())
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            "| O1       | C1          | 10.00  |",
+            "| O3       |             | 7.25   |"
+        ],
+        "{body}"
+    );
+    // The text itself is the same as the plain view's.
+    let text: Vec<String> = super::failure_lines(&body)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(text.join("\n"), body);
 }
