@@ -8,22 +8,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, SecondsFormat, Utc};
-use datafusion::arrow::array::{BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use datafusion::arrow::array::{Array, AsArray, BinaryArray, BinaryBuilder};
+use datafusion::arrow::datatypes::Float64Type;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::steps::{
-    Malformed, WATERMARK_DELAY_MS, WINDOW_MS, WindowState, apply_watermark, create_clients,
-    event_times, format_aggregates, parsed_order_schema, read_micro_batch, send_all,
-    tumbling_window_totals, write_and_commit,
+    Malformed, WATERMARK_DELAY_MS, WINDOW_MS, WindowState, WindowTotals, add_to_windows,
+    close_windows, create_clients, event_times, format_aggregates, is_on_time, parse_orders,
+    read_messages, send_all, window_start, write_and_commit,
 };
+use crate::order_decoder::read_stream_order;
+
+/// What the windows need of an order: its event time (ms), category and amount.
+type WindowInput<'a> = (i64, &'a str, f64);
 
 /// What a group has committed, per partition: the offset and its metadata.
 type Committed = HashMap<i32, (Offset, String)>;
@@ -147,7 +151,8 @@ struct BatchMark {
 
 /// Runs the pipeline until the input is idle for `idle_timeout` (then the open windows
 /// are emitted), `max_records` are read, or `shutdown` resolves (Ctrl-C in the binary).
-/// While steps 3 to 6 run on a worker thread for one micro-batch, the next one is read.
+/// While steps 3 to 6 run on a worker thread for one micro-batch and step 7 delivers
+/// its results, the next one is read.
 ///
 /// Watermark. Step 4 runs per input partition, each with its own latest event time,
 /// and windows close when the slowest partition's watermark passes their end (a
@@ -201,7 +206,11 @@ pub async fn run(
     // open transaction, whose offsets would otherwise hold the committed ones back.
     let producer = match config.delivery {
         Delivery::AtLeastOnce => producer,
-        Delivery::ExactlyOnce => transactional_producer(config)?,
+        Delivery::ExactlyOnce => {
+            // Step 1's producer goes unused: without it, no idle polling thread.
+            drop(producer);
+            transactional_producer(config)?
+        }
     };
     for topic in [&config.output, &config.dlq] {
         output_topic_ready(&producer, topic)?;
@@ -234,8 +243,8 @@ pub async fn run(
     outcome
 }
 
-/// The I/O side: reads micro-batches, hands each to [`Windowing`] on a worker thread
-/// while it reads the next, then delivers the results and commits.
+/// The I/O side: reads micro-batches, hands each to [`Windowing`] on a worker thread,
+/// then delivers the results and commits, while it reads the next.
 struct Pipeline<'a> {
     config: &'a PipelineConfig,
     consumer: &'a StreamConsumer,
@@ -252,9 +261,111 @@ struct Pipeline<'a> {
     failed_transactions: u32,
 }
 
+/// A micro-batch as read: each record's partition, offset, key and payload, in columns
+/// (a copy of the bytes, not an allocation per record).
+struct Records {
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+    keys: BinaryArray,
+    payloads: BinaryArray,
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        self.partitions.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    fn payload(&self, index: usize) -> &[u8] {
+        match self.payloads.is_null(index) {
+            true => &[],
+            false => self.payloads.value(index),
+        }
+    }
+
+    fn key(&self, index: usize) -> Option<&[u8]> {
+        (!self.keys.is_null(index)).then(|| self.keys.value(index))
+    }
+}
+
+/// Columns to copy the read messages into.
+struct RecordsBuilder {
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+    keys: BinaryBuilder,
+    payloads: BinaryBuilder,
+}
+
+impl RecordsBuilder {
+    /// Room for `records` of the benchmark's size (about 200 bytes) without growing.
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            partitions: Vec::with_capacity(records),
+            offsets: Vec::with_capacity(records),
+            keys: BinaryBuilder::with_capacity(records, records * 16),
+            payloads: BinaryBuilder::with_capacity(records, records * 256),
+        }
+    }
+
+    fn push(&mut self, message: &BorrowedMessage<'_>) {
+        self.partitions.push(message.partition());
+        self.offsets.push(message.offset());
+        self.keys.append_option(message.key());
+        self.payloads.append_option(message.payload());
+    }
+
+    fn finish(mut self) -> Records {
+        Records {
+            partitions: self.partitions,
+            offsets: self.offsets,
+            keys: self.keys.finish(),
+            payloads: self.payloads.finish(),
+        }
+    }
+}
+
+/// Step 2 into [`Records`], or the shutdown signal, whichever comes first.
+async fn read_batch(
+    consumer: &StreamConsumer,
+    config: &PipelineConfig,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    last_record: Instant,
+) -> Result<Read> {
+    let mut wait = config.batch_wait;
+    if let Some(idle) = config.idle_timeout {
+        let left = idle.saturating_sub(last_record.elapsed());
+        wait = wait.min(left.max(Duration::from_millis(10)));
+    }
+    let reading = Instant::now();
+    let records = async {
+        let mut records = RecordsBuilder::with_capacity(config.batch_size.min(100_000));
+        read_messages(consumer, &config.input, config.batch_size, wait, |m| {
+            records.push(m)
+        })
+        .await?;
+        anyhow::Ok(records.finish())
+    };
+    tokio::select! {
+        records = records => {
+            match records {
+                Ok(records) => Ok(Read::Batch(Box::new(records), reading.elapsed())),
+                Err(e) if is_retriable(&e) => Ok(Read::Failed(e)),
+                Err(e) => Err(e),
+            }
+        }
+        () = shutdown.as_mut() => {
+            info!("shutdown requested, stopping");
+            Ok(Read::Shutdown)
+        }
+    }
+}
+
 /// What a micro-batch read returned.
 enum Read {
-    Batch(Vec<OwnedMessage>, Duration),
+    Batch(Box<Records>, Duration),
     /// A condition that goes away by itself (the broker down or restarting): what was
     /// read with it is dropped.
     Failed(anyhow::Error),
@@ -268,18 +379,18 @@ impl<'a> Pipeline<'a> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<StopReason> {
         tokio::pin!(shutdown);
-        let config = self.config;
+        let (config, consumer) = (self.config, self.consumer);
         let join_deadline = Instant::now() + Duration::from_secs(60);
         // Idle time counts from the moment partitions are assigned.
         let mut assigned = false;
         let mut last_record = Instant::now();
         let mut read = self.read(&mut shutdown, last_record).await?;
         loop {
-            let (messages, read_time) = match read {
+            let (records, read_time) = match read {
                 Read::Shutdown => return Ok(StopReason::Stopped),
-                Read::Batch(messages, read_time) => (messages, read_time),
+                Read::Batch(records, read_time) => (*records, read_time),
                 Read::Failed(e) => {
-                    // The messages read before the error are dropped: if the consumer
+                    // The records read before the error are dropped: if the consumer
                     // had moved past what the windows hold, back to what is committed.
                     match windowing.behind(self.consumer) {
                         Some(lost) => {
@@ -291,7 +402,7 @@ impl<'a> Pipeline<'a> {
                     continue;
                 }
             };
-            if messages.is_empty() {
+            if records.is_empty() {
                 if !assigned {
                     assigned = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
                     last_record = Instant::now();
@@ -347,7 +458,7 @@ impl<'a> Pipeline<'a> {
             // a broker restart) and it fetches from the committed offsets. The open
             // windows are rebuilt from the committed checkpoint, every partition from
             // there (as at start-up); this batch is dropped.
-            if let Some((partition, offset, next)) = windowing.went_back(&messages) {
+            if let Some((partition, offset, next)) = windowing.went_back(&records) {
                 windowing = self.rewind(&format!(
                     "partition {partition} went back to offset {offset} (next was {next})"
                 ))?;
@@ -377,23 +488,33 @@ impl<'a> Pipeline<'a> {
                 continue;
             }
             self.started.get_or_insert(last_record - read_time);
-            let read_count = self.counts.read + messages.len() as u64;
+            let read_count = self.counts.read + records.len() as u64;
             let stop = config.max_records.is_some_and(|max| read_count >= max);
 
-            // Steps 3 to 6 on a worker thread, while this one reads the next batch.
+            // Steps 3 to 6 on a worker thread, then step 7 as soon as they are done, while
+            // this thread reads the next batch: a batch's results do not wait for the
+            // next one to fill.
             let work = tokio::task::spawn_blocking(move || {
-                let computed = windowing.micro_batch(messages, &assignment);
+                let computed = windowing.micro_batch(records, &assignment);
                 (windowing, computed)
             });
-            let (worked, next) = if stop {
-                (work.await, Read::Shutdown)
-            } else {
-                let (worked, next) = tokio::join!(work, self.read(&mut shutdown, last_record));
-                (worked, next?)
+            let processed = async {
+                let (back, computed) = work.await.context("the windowing worker panicked")?;
+                let delivered = self.deliver(computed?, read_time).await;
+                anyhow::Ok((back, delivered))
             };
-            let (back, computed) = worked.context("the windowing worker panicked")?;
+            let (processed, next) = if stop {
+                (processed.await, Ok(Read::Shutdown))
+            } else {
+                tokio::join!(
+                    processed,
+                    read_batch(consumer, config, &mut shutdown, last_record)
+                )
+            };
+            let (back, delivered) = processed?;
             windowing = back;
-            if let Err(e) = self.deliver(computed?, read_time).await {
+            if let Err(e) = delivered {
+                // What was read meanwhile is dropped: the rewind seeks back.
                 windowing = self.recover(e)?;
                 read = self.read(&mut shutdown, last_record).await?;
                 continue;
@@ -403,36 +524,17 @@ impl<'a> Pipeline<'a> {
                 info!(read = self.counts.read, "max records read, stopping");
                 return Ok(StopReason::Stopped);
             }
-            read = next;
+            read = next?;
         }
     }
 
-    /// Step 2, or the shutdown signal, whichever comes first.
+    /// [`read_batch`] with this pipeline's consumer.
     async fn read(
         &self,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
         last_record: Instant,
     ) -> Result<Read> {
-        let config = self.config;
-        let mut wait = config.batch_wait;
-        if let Some(idle) = config.idle_timeout {
-            let left = idle.saturating_sub(last_record.elapsed());
-            wait = wait.min(left.max(Duration::from_millis(10)));
-        }
-        let reading = Instant::now();
-        tokio::select! {
-            messages = read_micro_batch(self.consumer, &config.input, config.batch_size, wait) => {
-                match messages {
-                    Ok(messages) => Ok(Read::Batch(messages, reading.elapsed())),
-                    Err(e) if is_retriable(&e) => Ok(Read::Failed(e)),
-                    Err(e) => Err(e),
-                }
-            }
-            () = shutdown.as_mut() => {
-                info!("shutdown requested, stopping");
-                Ok(Read::Shutdown)
-            }
-        }
+        read_batch(self.consumer, self.config, shutdown, last_record).await
     }
 
     /// After a failed micro-batch: if its transaction was aborted, back to what is
@@ -684,13 +786,13 @@ impl<'a> Pipeline<'a> {
             .new_malformed
             .iter()
             .map(|&i| &batch.malformed[i])
-            .map(|bad| dead_letter(&config.dlq, &batch.messages[bad.index], &bad.reason))
+            .map(|bad| dead_letter(config, &batch.records, bad.index, &bad.reason))
             .collect();
         self.write(dead_letters, &batch.aggregates, &batch.offsets)
             .await?;
 
         self.counts.micro_batches += 1;
-        self.counts.read += batch.messages.len() as u64;
+        self.counts.read += batch.records.len() as u64;
         self.counts.malformed += batch.malformed.len() as u64;
         self.counts.late += batch.late as u64;
         self.counts.processed += batch.on_time as u64;
@@ -698,7 +800,7 @@ impl<'a> Pipeline<'a> {
         self.counts.busy_seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
         info!(
             batch = batch.seq,
-            records = batch.messages.len(),
+            records = batch.records.len(),
             late = batch.late,
             malformed = batch.malformed.len(),
             windows_emitted = batch.aggregates.len(),
@@ -710,8 +812,11 @@ impl<'a> Pipeline<'a> {
             "micro-batch"
         );
         if let Some(bad) = batch.malformed.first() {
-            let m = &batch.messages[bad.index];
-            debug!(partition = m.partition(), offset = m.offset(), reason = %bad.reason, "first malformed record");
+            let (partition, offset) = (
+                batch.records.partitions[bad.index],
+                batch.records.offsets[bad.index],
+            );
+            debug!(partition, offset, reason = %bad.reason, "first malformed record");
         }
         Ok(())
     }
@@ -720,7 +825,7 @@ impl<'a> Pipeline<'a> {
 /// One micro-batch through steps 3 to 6, ready to deliver.
 struct Computed {
     seq: u64,
-    messages: Vec<OwnedMessage>,
+    records: Records,
     malformed: Vec<Malformed>,
     /// Which of `malformed` were never sent to the dead-letter topic (not replayed).
     new_malformed: Vec<usize>,
@@ -826,7 +931,7 @@ impl Windowing {
         }
     }
 
-    fn micro_batch(&mut self, messages: Vec<OwnedMessage>, assigned: &[i32]) -> Result<Computed> {
+    fn micro_batch(&mut self, records: Records, assigned: &[i32]) -> Result<Computed> {
         let started = Instant::now();
         let seq = self.seq;
         self.seq += 1;
@@ -838,57 +943,126 @@ impl Windowing {
             self.assigned_at.entry(p).or_insert(started);
         }
         self.assigned = assigned.to_vec();
-        for m in &messages {
+        // The partition's records come in runs: one update per run.
+        let mut first = 0;
+        for run in records.partitions.chunk_by(|a, b| a == b) {
+            let last = first + run.len() - 1;
             self.first_offsets
-                .entry(m.partition())
-                .or_insert(m.offset());
-            self.positions.insert(m.partition(), m.offset() + 1);
-            self.last_record_at.insert(m.partition(), started);
+                .entry(run[0])
+                .or_insert(records.offsets[first]);
+            self.positions.insert(run[0], records.offsets[last] + 1);
+            self.last_record_at.insert(run[0], started);
+            first = last + 1;
         }
 
-        // 3. Parse (the malformed go to the dead-letter topic, with the reason).
-        let payloads: Vec<&[u8]> = messages
-            .iter()
-            .map(|m| m.payload().unwrap_or(&[]))
+        // 3. Parse: what the decoder's fast pass takes (order_decoder), the rest through
+        // step 3 itself; the malformed go to the dead-letter topic, with the reason.
+        let mut orders: Vec<Option<WindowInput>> = Vec::with_capacity(records.len());
+        let mut others = Vec::new();
+        for i in 0..records.len() {
+            let order = read_stream_order(records.payload(i));
+            if order.is_none() {
+                others.push(i);
+            }
+            orders.push(order.map(|(order, t)| (t, order.category, order.amount)));
+        }
+        let rest: Vec<&[u8]> = others.iter().map(|&i| records.payload(i)).collect();
+        let (slow, malformed) = parse_orders(&rest)?;
+        let malformed: Vec<Malformed> = malformed
+            .into_iter()
+            .map(|m| Malformed {
+                index: others[m.index],
+                reason: m.reason,
+            })
             .collect();
-        // Step 3 without arrow-json's cost: the same rows and reasons (order_decoder).
-        let (orders, malformed) = crate::order_decoder::parse_stream_orders(&payloads)?;
+        let times = event_times(&slow)?;
+        let categories = slow
+            .column_by_name("category")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .context("the parsed orders have no Utf8 `category`")?;
+        let amounts = slow
+            .column_by_name("amount")
+            .and_then(|c| c.as_primitive_opt::<Float64Type>())
+            .context("the parsed orders have no Float64 `amount`")?;
+        let mut bad = malformed.iter().map(|m| m.index).peekable();
+        let mut row = 0;
+        for &i in &others {
+            if bad.next_if_eq(&i).is_none() {
+                orders[i] = Some((times.value(row), categories.value(row), amounts.value(row)));
+                row += 1;
+            }
+        }
         let new_malformed = malformed
             .iter()
             .enumerate()
             .filter(|(_, bad)| {
-                let m = &messages[bad.index];
+                let i = bad.index;
                 self.read_through
-                    .get(&m.partition())
-                    .is_none_or(|&end| m.offset() >= end)
+                    .get(&records.partitions[i])
+                    .is_none_or(|&end| records.offsets[i] >= end)
             })
             .map(|(i, _)| i)
             .collect();
 
-        // 4. Watermark, per partition.
-        let (on_time, late) = self.drop_late(&messages, &malformed, &orders)?;
-        let watermark = self.watermark();
-
-        // Which micro-batch opened each window, for the commit.
-        let mut previous = None;
-        for &t in event_times(&on_time)?.values() {
-            let start = t - t.rem_euclid(WINDOW_MS);
-            if previous != Some(start) {
+        // 4. Watermark, per partition, and 5. each on-time order into its window (what
+        // `apply_watermark` and `tumbling_window_totals` do, one order at a time).
+        let (mut late, mut on_time) = (0, 0);
+        let mut batch_totals: datafusion::common::HashMap<(i64, &str), WindowTotals> =
+            Default::default();
+        // Per partition: its latest event time, and up to where its windows are emitted.
+        let mut partitions: Vec<(i32, Option<i64>, i64)> = Vec::new();
+        let (mut current, mut previous_start) = (0, None);
+        for (order, &partition) in orders.iter().zip(&records.partitions) {
+            let Some((t, category, amount)) = *order else {
+                continue;
+            };
+            if partitions.get(current).is_none_or(|p| p.0 != partition) {
+                current = match partitions.iter().position(|p| p.0 == partition) {
+                    Some(known) => known,
+                    None => {
+                        let max = self.max_event_times.get(&partition).copied();
+                        partitions.push((partition, max, self.emitted_for(partition)));
+                        partitions.len() - 1
+                    }
+                };
+            }
+            let (_, max_event_time, emitted) = &mut partitions[current];
+            let start = window_start(t);
+            // Too late as well: a window already emitted is not emitted again (a
+            // partition back from idle, or a replay after a restart).
+            if !is_on_time(max_event_time, t) || start + WINDOW_MS <= *emitted {
+                late += 1;
+                continue;
+            }
+            on_time += 1;
+            // Which micro-batch opened each window, for the commit.
+            if previous_start != Some(start) {
                 self.open_windows.entry(start).or_insert(seq);
-                previous = Some(start);
+                previous_start = Some(start);
+            }
+            let totals = batch_totals.entry((start, category)).or_default();
+            totals.order_count += 1;
+            totals.total_amount += amount;
+        }
+        for (partition, max_event_time, _) in partitions {
+            if let Some(max) = max_event_time {
+                self.max_event_times.insert(partition, max);
             }
         }
+        let watermark = self.watermark();
         self.marks.insert(seq, mark);
 
         // 5. The windows the watermark has passed; 6. as messages.
-        let closed = tumbling_window_totals(&mut self.state, &on_time, watermark)?;
+        add_to_windows(&mut self.state, batch_totals);
+        let closed = close_windows(&mut self.state, watermark)?;
         self.forget_closed(watermark);
         self.emitted_through = self.emitted_through.max(watermark);
         let aggregates = format_aggregates(&closed)?;
+        drop(orders);
 
         Ok(Computed {
             seq,
-            on_time: on_time.num_rows(),
+            on_time,
             late,
             aggregates,
             offsets: self.checkpoint_offsets()?,
@@ -897,7 +1071,7 @@ impl Windowing {
             compute_time: started.elapsed(),
             malformed,
             new_malformed,
-            messages,
+            records,
         })
     }
 
@@ -921,80 +1095,29 @@ impl Windowing {
         (!past.is_empty()).then(|| past.join(", "))
     }
 
-    /// The first message of `messages` before the position its partition had reached
+    /// The first message of `records` before the position its partition had reached
     /// (partition, its offset, the position), if any.
-    fn went_back(&self, messages: &[OwnedMessage]) -> Option<(i32, i64, i64)> {
+    fn went_back(&self, records: &Records) -> Option<(i32, i64, i64)> {
         let mut next: HashMap<i32, i64> = HashMap::new();
-        for m in messages {
-            let p = m.partition();
+        for (&p, &offset) in records.partitions.iter().zip(&records.offsets) {
             if let Some(&at) = next.get(&p).or(self.positions.get(&p))
-                && m.offset() < at
+                && offset < at
             {
-                return Some((p, m.offset(), at));
+                return Some((p, offset, at));
             }
-            next.insert(p, m.offset() + 1);
+            next.insert(p, offset + 1);
         }
         None
     }
 
     /// The input is exhausted: every open window, and the offsets to commit after them.
     fn emit_open_windows(&mut self) -> Result<(Vec<(String, String)>, TopicPartitionList)> {
-        let nothing = RecordBatch::new_empty(parsed_order_schema());
-        let closed = tumbling_window_totals(&mut self.state, &nothing, i64::MAX)?;
+        let closed = close_windows(&mut self.state, i64::MAX)?;
         if let Some(last_start) = self.open_windows.keys().next_back() {
             self.emitted_through = self.emitted_through.max(last_start + WINDOW_MS);
         }
         self.forget_closed(i64::MAX);
         Ok((format_aggregates(&closed)?, self.checkpoint_offsets()?))
-    }
-
-    /// Step 4 on each partition's orders, with that partition's latest event time.
-    fn drop_late(
-        &mut self,
-        messages: &[OwnedMessage],
-        malformed: &[Malformed],
-        orders: &RecordBatch,
-    ) -> Result<(RecordBatch, usize)> {
-        // Only what the windows need goes further: fewer columns to copy.
-        let needed = ["timestamp", "category", "amount"]
-            .iter()
-            .map(|c| orders.schema().index_of(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let orders = &orders.project(&needed)?;
-        // The partition of each order row: the messages minus the malformed, in order.
-        let mut bad = malformed.iter().map(|m| m.index).peekable();
-        let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        let mut row = 0u32;
-        for (index, m) in messages.iter().enumerate() {
-            if bad.next_if_eq(&index).is_none() {
-                rows.entry(m.partition()).or_default().push(row);
-                row += 1;
-            }
-        }
-        let mut parts = Vec::with_capacity(rows.len());
-        let mut late = 0;
-        for (partition, indices) in rows {
-            let of_partition = if indices.len() == orders.num_rows() {
-                orders.clone()
-            } else {
-                take_record_batch(orders, &UInt32Array::from(indices))?
-            };
-            let mut max = self.max_event_times.get(&partition).copied();
-            let (on_time, late_here) = apply_watermark(&of_partition, &mut max)?;
-            if let Some(max) = max {
-                self.max_event_times.insert(partition, max);
-            }
-            // Too late as well: a window already emitted is not emitted again (a
-            // partition back from idle, or a replay after a restart).
-            let (on_time, emitted_here) = drop_emitted(on_time, self.emitted_for(partition))?;
-            late += late_here + emitted_here;
-            parts.push(on_time);
-        }
-        let on_time = match parts.len() {
-            1 => parts.pop().context("one part")?,
-            _ => concat_batches(&orders.schema(), &parts)?,
-        };
-        Ok((on_time, late))
     }
 
     /// Windows of `partition` ending at or before this have been emitted: by this run,
@@ -1107,26 +1230,6 @@ impl Windowing {
         }
         Ok(offsets)
     }
-}
-
-/// The records of `on_time` whose window ends after `emitted`, and how many were not.
-fn drop_emitted(on_time: RecordBatch, emitted: i64) -> Result<(RecordBatch, usize)> {
-    if emitted == i64::MIN {
-        return Ok((on_time, 0));
-    }
-    let times = event_times(&on_time)?;
-    // Nothing to drop when every record is in a window ending after `emitted`.
-    if times.values().iter().all(|&t| t >= emitted) {
-        return Ok((on_time, 0));
-    }
-    let open: BooleanArray = times
-        .values()
-        .iter()
-        .map(|&t| Some(t - t.rem_euclid(WINDOW_MS) + WINDOW_MS > emitted))
-        .collect();
-    let kept = filter_record_batch(&on_time, &open)?;
-    let dropped = on_time.num_rows() - kept.num_rows();
-    Ok((kept, dropped))
 }
 
 /// Whether `error` comes from a Kafka condition that goes away by itself
@@ -1287,18 +1390,17 @@ fn restore_checkpoints(
     Ok((checkpoints, committed))
 }
 
-/// The dead letter of `message`: same key and payload, the reason in header `error`,
-/// where it came from in header `source` (`topic/partition@offset`).
+/// The dead letter of record `index`: same key and payload, the reason in header
+/// `error`, where it came from in header `source` (`topic/partition@offset`).
 fn dead_letter<'m>(
-    dlq: &'m str,
-    message: &'m OwnedMessage,
+    config: &'m PipelineConfig,
+    records: &'m Records,
+    index: usize,
     reason: &str,
 ) -> FutureRecord<'m, [u8], [u8]> {
     let source = format!(
         "{}/{}@{}",
-        message.topic(),
-        message.partition(),
-        message.offset()
+        config.input, records.partitions[index], records.offsets[index]
     );
     let headers = OwnedHeaders::new()
         .insert(Header {
@@ -1309,10 +1411,10 @@ fn dead_letter<'m>(
             key: "source",
             value: Some(&source),
         });
-    let record = FutureRecord::to(dlq)
-        .payload(message.payload().unwrap_or(&[]))
+    let record = FutureRecord::to(&config.dlq)
+        .payload(records.payload(index))
         .headers(headers);
-    match message.key() {
+    match records.key(index) {
         Some(key) => record.key(key),
         None => record,
     }
