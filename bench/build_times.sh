@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build-time figures for the README, on the launcher's own path: what `cargo practice`
-# runs when you save a step (practice/src/runner.rs: `cargo test -p <kata> --test steps
-# --no-run --message-format=json-render-diagnostics`, then the test binary it names,
-# run directly).
+# runs when you save a step (practice/src/runner.rs): the kata's library with its step
+# tests built by the rustc command of cargo's last build of it when nothing else has
+# changed since (practice/src/direct.rs), else by `cargo test -p <kata> --lib --no-run`;
+# then the test binary, run directly.
 #
 #   bench/build_times.sh --warm [--kata batch|kafka|parquet] [--rounds N]
 #       edit one step -> its verdict, in this checkout (the kata's lib.rs is restored
@@ -70,11 +71,13 @@ cargo build -q -p practice
 target=${CARGO_TARGET_DIR:-target}
 practice="$target/debug/practice"
 export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# `cargo practice` gives the launcher the toolchain's cargo in CARGO (no rustup proxy).
+CARGO=$(rustup which cargo 2>/dev/null || command -v cargo); export CARGO
 log=.practice/last-run.log
 "$practice" check "$kata" >/dev/null 2>&1 || true   # warm: everything built once
 
 echo "warm: edit step 3 of $lib -> its verdict, $rounds rounds, load before: $(load)"
-totals=() builds=() runs=()
+totals=() builds=() runs=() direct=0
 for i in $(seq 1 "$rounds"); do
   edit "$i"
   start=$(now)
@@ -84,30 +87,26 @@ for i in $(seq 1 "$rounds"); do
   # The launcher's log: each command, then `[status after S s]`.
   mapfile -t took < <(grep -o 'after [0-9.]* s\]' "$log" | grep -o '[0-9.]*')
   totals+=("$(secs "$start" "$end")") builds+=("${took[0]}") runs+=("${took[1]:-0}")
+  head -n 1 "$log" | grep -q -- "--crate-name $crate" && direct=$((direct + 1))
 done
 printf 'edit step 3 -> verdict (launcher path, %s): median %s s of %s rounds: %s\n' \
   "$kata" "$(printf '%s\n' "${totals[@]}" | median)" "$rounds" "${totals[*]}"
-printf '  of which: cargo build (fingerprints + kata lib + test binary) median %s s, test run median %s s, the launcher itself the rest\n' \
-  "$(printf '%s\n' "${builds[@]}" | median)" "$(printf '%s\n' "${runs[@]}" | median)"
+printf '  of which: the build (rustc without cargo in %s of %s rounds) median %s s, test run median %s s, the launcher itself the rest\n' \
+  "$direct" "$rounds" "$(printf '%s\n' "${builds[@]}" | median)" "$(printf '%s\n' "${runs[@]}" | median)"
 
-# Breakdown of one more edit: cargo alone (nothing to do), then when each unit finishes.
-start=$(now); cargo test -q -p "$crate" --test steps --no-run >/dev/null 2>&1; end=$(now)
+# Breakdown of one more edit through cargo: cargo alone (nothing to do; the first call
+# brings cargo's record up to date after the launcher's own builds), then the build (one
+# rustc, the kata lib with its tests, and the link), then the run.
+build=(cargo test -p "$crate" --lib --no-run --message-format=json)
+"${build[@]}" >/dev/null 2>&1
+start=$(now); "${build[@]}" >/dev/null 2>&1; end=$(now)
 noop=$(secs "$start" "$end")
 edit breakdown
-start=$(now)
-lib_done='' test_done=''
-while IFS= read -r line; do
-  case "$line" in
-    *'"reason":"compiler-artifact"'*'"kind":["test"]'*'"fresh":false'*) test_done=$(now) ;;
-    *'"reason":"compiler-artifact"'*'"kind":["lib"]'*'"fresh":false'*) lib_done=$(now) ;;
-  esac
-done < <(cargo test -p "$crate" --test steps --no-run --message-format=json 2>/dev/null)
-bin=$(cargo test -p "$crate" --test steps --no-run --message-format=json 2>/dev/null \
-  | grep -o '"executable":"[^"]*steps-[^"]*"' | cut -d'"' -f4)
+start=$(now); "${build[@]}" >/dev/null 2>&1; end=$(now)
+bin=$("${build[@]}" 2>/dev/null | grep '"test":true' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
 run_start=$(now)
-(cd "katas/$crate" && INSTA_WORKSPACE_ROOT=$repo LD_LIBRARY_PATH="$(dirname "$bin"):$LD_LIBRARY_PATH" \
+(cd "katas/$crate" && RUST_BACKTRACE=0 INSTA_WORKSPACE_ROOT=$repo LD_LIBRARY_PATH="$(dirname "$bin"):$LD_LIBRARY_PATH" \
   "$bin" --color never --test-threads=64 >/dev/null 2>&1) || true
 run_end=$(now)
-printf '  one edit, piece by piece: cargo with nothing to build %s s; cargo + kata lib rustc %s s; test binary rustc + link %s s; test run %s s (load %s)\n' \
-  "$noop" "$(secs "$start" "${lib_done:-$start}")" "$(secs "${lib_done:-$start}" "${test_done:-$start}")" \
-  "$(secs "$run_start" "$run_end")" "$(load)"
+printf '  one edit, piece by piece: cargo with nothing to build %s s; cargo + rustc (kata lib with its tests) + link %s s; test run %s s (load %s)\n' \
+  "$noop" "$(secs "$start" "$end")" "$(secs "$run_start" "$run_end")" "$(load)"

@@ -1,6 +1,11 @@
 //! Reads what libtest (the `cargo test` harness) prints in its default, human format:
 //! one `test NAME ... ok|FAILED|ignored` line per finished test, then a `failures:`
 //! section with each failing test's captured output, then `test result: ...`.
+//!
+//! A kata's step tests are a module of its library (`graded::steps`), so libtest names
+//! them by their path (`graded::steps::step_01_read`); a verdict is known by the test's
+//! own name (`step_01_read`, as `kata.toml` names it), and [`Parsed::paths`] keeps the
+//! path for running one test again with `--exact`.
 
 use std::collections::HashMap;
 
@@ -21,6 +26,8 @@ pub struct Parsed {
     pub failures: HashMap<String, String>,
     /// The closing `test result:` line was printed: the harness ran to its end.
     pub finished: bool,
+    /// Each test's path as libtest prints it (`graded::steps::step_01_read`), by name.
+    pub paths: HashMap<String, String>,
 }
 
 impl Parsed {
@@ -30,6 +37,12 @@ impl Parsed {
             .find(|(n, _)| n == test)
             .map(|(_, o)| *o)
     }
+}
+
+/// A test's own name: its path without the modules (`graded::steps::step_01_read` →
+/// `step_01_read`).
+pub fn test_name(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 pub fn parse(stdout: &str) -> Parsed {
@@ -69,7 +82,7 @@ pub fn parse(stdout: &str) -> Parsed {
                 if let Some((prev, lines)) = section.take() {
                     p.failures.insert(prev, join(&lines));
                 }
-                section = Some((name.to_string(), Vec::new()));
+                section = Some((test_name(name).to_string(), Vec::new()));
                 continue;
             }
             if let Some((_, lines)) = section.as_mut() {
@@ -80,14 +93,16 @@ pub fn parse(stdout: &str) -> Parsed {
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, verdict)) = rest.rsplit_once(" ... ")
         {
-            let name = name.split(" - ").next().unwrap_or(name).trim();
+            let path = name.split(" - ").next().unwrap_or(name).trim();
             let outcome = match verdict.trim() {
                 "ok" => Outcome::Ok,
                 "FAILED" => Outcome::Failed,
                 v if v.starts_with("ignored") => Outcome::Ignored,
                 _ => continue,
             };
-            p.results.push((name.to_string(), outcome));
+            let name = test_name(path).to_string();
+            p.paths.insert(name.clone(), path.to_string());
+            p.results.push((name, outcome));
         }
     }
     if let Some((name, lines)) = section.take() {
@@ -135,11 +150,27 @@ fn is_panic_line(l: &str) -> bool {
     l.starts_with("thread '") && l.contains(" panicked at ")
 }
 
-/// Where the panic happened (`file:line:col`), when the message says.
+/// Where the panic happened (`file:line:col`), when the message says. The step tests'
+/// file is a module of the kata's library by `#[path = "../tests/steps.rs"]`, which rustc
+/// names `katas/k/src/../tests/steps.rs`: shown as `katas/k/tests/steps.rs`.
 pub fn panic_location(section: &str) -> Option<String> {
     let head = section.lines().find(|l| is_panic_line(l))?;
     let rest = head.split(" panicked at ").nth(1)?.trim_end();
-    rest.strip_suffix(':').map(str::to_string)
+    rest.strip_suffix(':').map(without_parent_dirs)
+}
+
+/// `a/b/../c` as `a/c` (the text only: no link is followed).
+pub fn without_parent_dirs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match parts.last() {
+            Some(&last) if part == ".." && !matches!(last, ".." | "." | "") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 /// The step's `todo!()` is still there.
@@ -200,6 +231,28 @@ test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; 
             panic_location(&p.failures["step_03_sum"]).as_deref(),
             Some("katas/toy_kata/tests/steps.rs:12:5")
         );
+    }
+
+    #[test]
+    fn tests_in_a_module_are_known_by_their_own_name() {
+        let p = parse(
+            "running 2 tests\ntest graded::steps::step_01_read ... ok\n\
+             test graded::steps::step_02_clean ... FAILED\n\nfailures:\n\n\
+             ---- graded::steps::step_02_clean stdout ----\n\n\
+             thread 'graded::steps::step_02_clean' panicked at katas/k/src/../tests/steps.rs:9:5:\n\
+             expected 3 rows\n\nfailures:\n    graded::steps::step_02_clean\n\n\
+             test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n",
+        );
+        assert_eq!(p.outcome("step_01_read"), Some(Outcome::Ok));
+        assert_eq!(p.outcome("step_02_clean"), Some(Outcome::Failed));
+        assert_eq!(p.paths["step_02_clean"], "graded::steps::step_02_clean");
+        let section = &p.failures["step_02_clean"];
+        assert_eq!(panic_message(section), "expected 3 rows");
+        assert_eq!(
+            panic_location(section).as_deref(),
+            Some("katas/k/tests/steps.rs:9:5")
+        );
+        assert_eq!(without_parent_dirs("../a/b/../c"), "../a/c");
     }
 
     #[test]

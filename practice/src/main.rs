@@ -3,6 +3,7 @@
 mod archive;
 mod cli;
 mod commands;
+mod direct;
 mod drill;
 mod git;
 mod grade;

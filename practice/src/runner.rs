@@ -1,9 +1,12 @@
 //! Runs a kata's step tests and turns libtest's output into one verdict per step.
 //!
-//! Two phases, each with its own deadline: compile (`cargo test --no-run`, bounded by
-//! `build_timeout_s`, its progress reported as it goes), then run the test binary that
-//! cargo names, directly, as `cargo test` would (its folder, library path and
-//! variables): a second cargo would only check again that nothing changed. The
+//! Two phases, each with its own deadline: compile (`cargo test --lib --no-run`, or when
+//! only the kata's sources changed since, the rustc command of cargo's last build of it:
+//! [`direct`]; bounded by `build_timeout_s`, its progress reported as it goes), then run
+//! the test binary, directly, as `cargo test` would (its folder, library path and
+//! variables): a second cargo would only check again that nothing changed. The step
+//! tests are a module of the kata's library (`src/graded.rs` includes `tests/steps.rs`),
+//! so a save compiles one crate, the library with its tests, and links one binary. The
 //! tests all start at once (a thread each), so one stuck in a loop holds up no other
 //! and the time to a test's result is its own. A test that passed before is given 10×
 //! the time it took then (at least 15 s); one that never passed, `step_timeout_s`. A test with no result when its time is up is reported as
@@ -18,10 +21,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
+use crate::direct;
 use crate::kata::Kata;
 use crate::libtest::{self, Outcome as TestOutcome};
 use crate::process::{self, Cancel, Seen};
@@ -253,7 +257,8 @@ pub struct StepRunner<'a> {
     pub progress: &'a dyn Fn(Progress),
 }
 
-/// The step test binary cargo built, and what `cargo test` gives it when it runs it.
+/// The kata library's test binary (its step tests) cargo built, and what `cargo test`
+/// gives it when it runs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestBinary {
     pub executable: PathBuf,
@@ -262,18 +267,17 @@ pub struct TestBinary {
 }
 
 impl TestBinary {
-    /// The `tests/steps.rs` binary among cargo's `--message-format=json` messages.
+    /// The library's test binary among cargo's `--message-format=json` messages.
     pub fn from_cargo_messages(stdout: &str) -> Option<TestBinary> {
         stdout
             .lines()
             .filter(|l| l.starts_with('{'))
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact")
+            .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
             .filter(|m| {
-                m["target"]["name"] == "steps"
-                    && m["target"]["kind"]
-                        .as_array()
-                        .is_some_and(|k| k.iter().any(|k| k == "test"))
+                m["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "lib"))
             })
             .find_map(|m| {
                 Some(TestBinary {
@@ -350,8 +354,7 @@ impl StepRunner<'_> {
                 "test",
                 "-p",
                 &self.kata.crate_name,
-                "--test",
-                "steps",
+                "--lib",
                 "--color",
                 "never",
             ]);
@@ -421,43 +424,75 @@ impl StepRunner<'_> {
             .min(max)
     }
 
-    fn phases(&self, cancel: &Cancel, log: &mut String) -> Result<Outcome> {
+    /// The test binary, or why there is none: without cargo when nothing but the
+    /// kata's own sources changed since cargo's last build of it ([`direct`]).
+    fn build(&self, cancel: &Cancel, log: &mut String) -> Result<Result<TestBinary, Outcome>> {
         let build_timeout = Duration::from_secs(self.kata.build_timeout_s);
+        let failed = |stderr: &str| {
+            let (first_error, errors) = compiler_errors(stderr);
+            Outcome::BuildFailed {
+                first_error,
+                errors,
+            }
+        };
+        match direct::build(self.repo, &self.kata.crate_name, build_timeout, cancel, log)? {
+            Some(direct::Built::Binary(bin)) => return Ok(Ok(bin)),
+            Some(direct::Built::Errors(stderr)) => return Ok(Err(failed(&stderr))),
+            Some(direct::Built::Cancelled) => return Ok(Err(Outcome::Cancelled)),
+            Some(direct::Built::TimedOut) => {
+                return Ok(Err(Outcome::BuildTimedOut {
+                    after_s: self.kata.build_timeout_s,
+                }));
+            }
+            None => {}
+        }
         let mut build = self.cargo();
         build.args([
             "--no-run",
             // Rendered diagnostics on stderr as usual; the artifacts (the test binary's
             // path) as JSON on stdout.
             "--message-format=json-render-diagnostics",
+            // The commands cargo runs, with their variables: the kata's is kept.
+            "-vv",
             "--config",
             "term.progress.when=\"always\"",
             "--config",
             "term.progress.width=100",
         ]);
+        let started = SystemTime::now();
         let mut on_build = cargo_progress(self.progress);
         let mut b = process::run_logged(build, build_timeout, cancel, log, Some(&mut on_build))?;
         b.stderr = without_progress(&b.stderr);
         if b.cancelled {
-            return Ok(Outcome::Cancelled);
+            return Ok(Err(Outcome::Cancelled));
         }
         if b.timed_out {
-            return Ok(Outcome::BuildTimedOut {
+            return Ok(Err(Outcome::BuildTimedOut {
                 after_s: self.kata.build_timeout_s,
-            });
+            }));
+        }
+        match direct::Rustc::of_cargo(&b.stderr, &self.kata.crate_name) {
+            Some(rustc) => direct::keep(self.repo, &self.kata.crate_name, rustc, started),
+            None if !b.success() => direct::forget(self.repo, &self.kata.crate_name),
+            None => {}
         }
         if !b.success() {
-            let (first_error, errors) = compiler_errors(&b.stderr);
-            return Ok(Outcome::BuildFailed {
-                first_error,
-                errors,
-            });
+            return Ok(Err(failed(&b.stderr)));
         }
-        let Some(bin) = TestBinary::from_cargo_messages(&b.stdout) else {
-            anyhow::bail!(
-                "cargo built {} but named no tests/steps.rs binary (see {})",
+        match TestBinary::from_cargo_messages(&b.stdout) {
+            Some(bin) => Ok(Ok(bin)),
+            None => anyhow::bail!(
+                "cargo built {} but named no test binary of its library (see {})",
                 self.kata.crate_name,
                 self.log.display()
-            );
+            ),
+        }
+    }
+
+    fn phases(&self, cancel: &Cancel, log: &mut String) -> Result<Outcome> {
+        let bin = match self.build(cancel, log)? {
+            Ok(bin) => bin,
+            Err(outcome) => return Ok(outcome),
         };
 
         (self.progress)(Progress::Testing);
@@ -485,15 +520,22 @@ impl StepRunner<'_> {
 
         let mut names: Vec<String> = self.kata.steps.iter().map(|s| s.test.clone()).collect();
         let mut seen: Vec<String> = parsed.results.iter().map(|(n, _)| n.clone()).collect();
+        let mut paths = parsed.paths.clone();
         if !parsed.finished {
             // Cut short: ask the harness for every test name, so none goes unreported.
-            seen.extend(self.list_tests(&bin, cancel, log)?);
+            for path in self.list_tests(&bin, cancel, log)? {
+                let name = libtest::test_name(&path).to_string();
+                paths.entry(name.clone()).or_insert(path);
+                seen.push(name);
+            }
         }
         for n in seen {
             if !names.contains(&n) {
                 names.push(n);
             }
         }
+        // What `--exact` matches: the test's path in the binary.
+        let exact = |name: &str| -> String { paths.get(name).cloned().unwrap_or(name.to_string()) };
         // Failures whose messages were lost with the process: printed at the end only.
         let lost: Vec<&str> = names
             .iter()
@@ -505,7 +547,8 @@ impl StepRunner<'_> {
         // Stopped at the deadline: the failures ran to their end, so run them again,
         // together, for their messages (a `todo!()` stays a todo).
         let again = if all.timed_out && !lost.is_empty() {
-            let mut filter = lost.clone();
+            let lost_paths: Vec<String> = lost.iter().map(|n| exact(n)).collect();
+            let mut filter: Vec<&str> = lost_paths.iter().map(String::as_str).collect();
             filter.push("--exact");
             let f = self.run_tests(&bin, &filter, step_timeout, cancel, log, None)?;
             if f.cancelled {
@@ -546,7 +589,7 @@ impl StepRunner<'_> {
                     // Run it alone, so the crash (or the hang) is pinned on this step.
                     let one = self.run_tests(
                         &bin,
-                        &[name.as_str(), "--exact"],
+                        &[exact(name).as_str(), "--exact"],
                         step_timeout,
                         cancel,
                         log,
@@ -911,15 +954,16 @@ error: could not compile `toy_kata` (lib) due to 2 previous errors
     }
 
     #[test]
-    fn the_step_test_binary_is_found_among_cargos_messages() {
-        let stdout = r#"{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"toy_kata","src_path":"/r/katas/toy_kata/src/lib.rs"},"executable":null,"fresh":false}
-{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"steps","src_path":"/r/katas/toy_kata/tests/steps.rs"},"executable":"/r/target/debug/deps/steps-0123","fresh":false}
+    fn the_librarys_test_binary_is_found_among_cargos_messages() {
+        let stdout = r#"{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"toy_kata","src_path":"/r/katas/toy_kata/src/lib.rs"},"profile":{"test":false},"executable":null,"fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"other","src_path":"/r/katas/toy_kata/tests/other.rs"},"profile":{"test":true},"executable":"/r/target/debug/deps/other-4567","fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///r/katas/toy_kata#0.1.0","manifest_path":"/r/katas/toy_kata/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"toy_kata","src_path":"/r/katas/toy_kata/src/lib.rs"},"profile":{"test":true},"executable":"/r/target/debug/deps/toy_kata-0123","fresh":false}
 {"reason":"build-finished","success":true}
 "#;
         assert_eq!(
             TestBinary::from_cargo_messages(stdout),
             Some(TestBinary {
-                executable: PathBuf::from("/r/target/debug/deps/steps-0123"),
+                executable: PathBuf::from("/r/target/debug/deps/toy_kata-0123"),
                 manifest_path: PathBuf::from("/r/katas/toy_kata/Cargo.toml"),
             })
         );

@@ -247,6 +247,11 @@ impl Practice {
     pub fn runs_dir(&self) -> PathBuf {
         self.dir.join("runs")
     }
+    /// Per kata crate, the rustc command of its last cargo build and what that build
+    /// read (`direct.rs`).
+    pub fn builds_dir(&self) -> PathBuf {
+        self.dir.join("builds")
+    }
 
     pub fn load_current(&self) -> Result<Option<Attempt>> {
         let p = self.current_path();

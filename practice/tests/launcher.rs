@@ -214,13 +214,64 @@ fn the_pristine_check_passes_on_the_pristine_kata_and_fails_on_a_solved_step() {
     r.write(
         "katas/toy_kata/tests/steps.rs",
         &r.read("katas/toy_kata/tests/steps.rs").replace(
-            "assert_eq!(toy_kata::greet(\"Ada\"), \"Hello, Ada!\");",
-            "assert_eq!(toy_kata::double(1), 2);",
+            "assert_eq!(crate::greet(\"Ada\"), \"Hello, Ada!\");",
+            "assert_eq!(crate::double(1), 2);",
         ),
     );
     r.run(&["check", "toy", "--pristine"], "")
         .failed()
         .has("FAIL: step 2 (step_02_greet) fails on a todo!() that is not its own `todo!(\"step 2: …\")`: not yet implemented: step 1: double 1");
+}
+
+/// The first command of the last run: cargo's build, or the kept rustc command.
+fn first_command(r: &Repo) -> String {
+    let log = r.read(".practice/last-run.log");
+    log.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_save_that_changed_only_the_kata_is_built_without_cargo() {
+    let r = Repo::new();
+    r.run(&["check", "toy"], "").failed().has("0/3 steps green");
+    assert!(
+        first_command(&r).contains(" test -p toy_kata "),
+        "{}",
+        first_command(&r)
+    );
+    // That build wrote Cargo.lock as it ran, so nothing was kept from it; this one is kept.
+    r.write(KATA_RS, &step_one_solved());
+    r.run(&["check", "toy"], "").failed().has("1/3 steps green");
+
+    r.write(KATA_RS, SOLVED);
+    r.run(&["check", "toy"], "").ok().has("3/3 steps green");
+    assert!(
+        first_command(&r).contains("--crate-name toy_kata"),
+        "rustc directly: {}",
+        first_command(&r)
+    );
+    // rustc's errors, as cargo would show them.
+    r.write(KATA_RS, &SOLVED.replace("x * 2", "x *"));
+    r.run(&["check", "toy"], "")
+        .failed()
+        .has("✗ does not compile")
+        .has("error: expected expression")
+        .has("katas/toy_kata/src/lib.rs:");
+    assert!(
+        first_command(&r).contains("--crate-name toy_kata"),
+        "{}",
+        first_command(&r)
+    );
+
+    // Anything else changed: cargo builds again.
+    let manifest = "katas/toy_kata/Cargo.toml";
+    r.write(manifest, &format!("{}# changed\n", r.read(manifest)));
+    r.write(KATA_RS, PRISTINE);
+    r.run(&["check", "toy"], "").failed().has("0/3 steps green");
+    assert!(
+        first_command(&r).contains(" test -p toy_kata "),
+        "{}",
+        first_command(&r)
+    );
 }
 
 #[test]

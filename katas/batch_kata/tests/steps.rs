@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-use batch_kata::graded as kata;
+use crate::graded as kata;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::csv::ReaderBuilder;
 use datafusion::arrow::datatypes::{

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::graded as kata;
 use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -17,7 +18,6 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use fixtures::events::{DirtyOptions, EventGenerator, RecordKind, order_event_schema};
-use kafka_parquet_kata::graded as kata;
 use kafka_testkit::steps::{assert_commits_as_group, assert_nothing_committed};
 use kafka_testkit::{broker, unique_name};
 use kata_testkit::{

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::graded as kata;
 use chrono::{DateTime, TimeZone, Utc};
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -17,7 +18,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use fixtures::events::{DirtyOptions, EventGenerator, OrderEvent, order_event_schema};
 use fixtures::expected::stream_windows;
-use kafka_stream_kata::graded as kata;
 use kafka_testkit::steps::{assert_commits_as_group, assert_idempotent, assert_nothing_committed};
 use kafka_testkit::{Broker, broker, unique_name};
 use kata_testkit::{OkOrPanic, assert_same_windows, assert_schema, assert_table, decode_window};

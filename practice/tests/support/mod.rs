@@ -47,24 +47,34 @@ pub fn step_one_solved() -> String {
 
 const STEPS_RS: &str = r#"#[test]
 fn step_01_double() {
-    assert_eq!(toy_kata::double(21), 42);
+    assert_eq!(crate::double(21), 42);
 }
 
 #[test]
 fn step_02_greet() {
-    assert_eq!(toy_kata::greet("Ada"), "Hello, Ada!");
+    assert_eq!(crate::greet("Ada"), "Hello, Ada!");
 }
 
 #[test]
 fn step_03_total() {
-    assert_eq!(toy_kata::total(&[1, 2, 3]), 6, "total of [1, 2, 3]");
+    assert_eq!(crate::total(&[1, 2, 3]), 6, "total of [1, 2, 3]");
 }
 
 #[test]
 fn end_to_end() {
-    let parts = [toy_kata::double(1), toy_kata::greet("x").len() as i64];
-    assert_eq!(toy_kata::total(&parts), 11);
+    let parts = [crate::double(1), crate::greet("x").len() as i64];
+    assert_eq!(crate::total(&parts), 11);
 }
+"#;
+
+/// The toy's crate root: the learner's file as a module, and the step tests as the
+/// library's own test module, as a real kata's `src/graded.rs` includes them.
+const ROOT_RS: &str = r#"mod lib;
+pub use lib::*;
+
+#[cfg(test)]
+#[path = "../tests/steps.rs"]
+mod steps;
 "#;
 
 pub const KATA_TOML: &str = r#"name = "toy"
@@ -144,8 +154,9 @@ impl Repo {
         r.write(".gitignore", "target/\n.practice/\nCargo.lock\n");
         r.write(
             "katas/toy_kata/Cargo.toml",
-            "[package]\nname = \"toy_kata\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ntest = false\ndoctest = false\n\n[[test]]\nname = \"steps\"\npath = \"tests/steps.rs\"\n",
+            "[package]\nname = \"toy_kata\"\nversion = \"0.1.0\"\nedition = \"2024\"\nautotests = false\n\n[lib]\npath = \"src/root.rs\"\ndoctest = false\n",
         );
+        r.write("katas/toy_kata/src/root.rs", ROOT_RS);
         r.write(KATA_RS, PRISTINE);
         r.write(PROGRAM_RS, BLANK_PROGRAM);
         r.write("katas/toy_kata/tests/steps.rs", STEPS_RS);
