@@ -8,24 +8,23 @@
 # batch_etl (the whole process) and DuckDB's two variants (amounts as DOUBLE into one
 # file; DECIMAL with PER_THREAD_OUTPUT) in alternating rounds, and prints each time,
 # the medians and the ratios. All write Parquet (Snappy) of the same customer summary,
-# and the outputs are compared row for row.
+# and the outputs are compared row for row. BENCH_BIN_DIR=DIR uses the binaries in DIR
+# instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 orders=${1:-5000000}
 customers=${2:-200000}
 runs=${3:-5}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
-work=${BENCH_DIR:-${TMPDIR:-/tmp}/etl-katas-bench}
+work=$bench_dir
 data="$work/batch-$customers-$orders"
 venv=${BENCH_VENV:-$HOME/.cache/etl-katas/venv}
 duckdb_version=2.0.1
 
-cargo build -q --release -p fixtures -p solutions --bin fixtures --bin batch_etl
-# The binaries link DataFusion and std dynamically (see README, Performance).
-export LD_LIBRARY_PATH="$(rustc --print target-libdir):$CARGO_TARGET_DIR/release/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+bench_binaries -p fixtures -p solutions --bin fixtures --bin batch_etl
 if [ ! -f "$data/.complete" ]; then
-  "$CARGO_TARGET_DIR/release/fixtures" batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data"
+  "$bin/fixtures" batch --customers "$customers" --orders "$orders" --seed 1 --dirty --out "$data"
   touch "$data/.complete"
 fi
 if ! "$venv/bin/python" -c "import duckdb; assert duckdb.__version__ == '$duckdb_version'" 2>/dev/null; then
@@ -34,4 +33,4 @@ if ! "$venv/bin/python" -c "import duckdb; assert duckdb.__version__ == '$duckdb
 fi
 
 exec "$venv/bin/python" bench/batch_bench.py \
-  --batch-etl "$CARGO_TARGET_DIR/release/batch_etl" --data "$data" --out "$work/out" --runs "$runs"
+  --batch-etl "$bin/batch_etl" --data "$data" --out "$work/out" --runs "$runs"

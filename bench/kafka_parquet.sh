@@ -10,8 +10,10 @@
 #   bench/kafka_parquet.sh                   # COUNT=500000 MAX_BATCH=100000 PARTITIONS=3 to vary
 #
 # The topics it makes (bench-orders-*) stay on the broker; `scripts/kafka-local down` drops them.
+# BENCH_BIN_DIR=DIR uses the binaries in DIR instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 : "${KAFKA_BOOTSTRAP_SERVERS:?set KAFKA_BOOTSTRAP_SERVERS to a real broker, e.g. scripts/kafka-local up}"
 COUNT=${COUNT:-2000000}
@@ -19,15 +21,13 @@ MAX_BATCH=${MAX_BATCH:-200000}
 PARTITIONS=${PARTITIONS:-3}
 run="$(date +%s)-$$"
 topic="bench-orders-$run"
-work=$(mktemp -d "${TMPDIR:-/tmp}/kafka-parquet-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_temp_dir work kafka-parquet-bench
 
 echo "== building (release)"
-cargo build --release --quiet -p order_producer --bins
-cargo build --release --quiet -p solutions --bin kafka_to_parquet
+bench_binaries -p order_producer --bin order_producer --bin bare_consumer -p solutions --bin kafka_to_parquet
 
 echo "== producing $COUNT orders to $topic ($PARTITIONS partitions) on $KAFKA_BOOTSTRAP_SERVERS"
-produced=$(cargo run --release --quiet -p order_producer -- \
+produced=$("$bin/order_producer" \
     --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" --partitions "$PARTITIONS" \
     --mode burst --count "$COUNT" --rate 100 --start 2026-11-25T00:00:00Z \
     --late-fraction 0.01 --invalid-fraction 0.01 --malformed-fraction 0.005 \
@@ -35,17 +35,13 @@ produced=$(cargo run --release --quiet -p order_producer -- \
 echo "$produced"
 
 echo "== bare consumer (the ceiling)"
-bare=$(cargo run --release --quiet -p order_producer --bin bare_consumer -- \
-    --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic")
+bare=$("$bin/bare_consumer" --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic")
 echo "$bare"
 bare_eps=$(sed -E 's/.* ([0-9.]+) events\/s.*/\1/' <<<"$bare")
 
-echo "== kafka_to_parquet (release reference, --max-batch $MAX_BATCH); $(uptime | sed 's/.*load average/load average/')"
-# The binary itself (not `cargo run`), so that its CPU time is its own. It links DataFusion
-# and std dynamically (see README, Performance).
-bin="${CARGO_TARGET_DIR:-target}/release"
+echo "== kafka_to_parquet (release reference, --max-batch $MAX_BATCH); $(bench_load)"
 TIMEFORMAT='%U %S'
-{ time LD_LIBRARY_PATH="$(rustc --print target-libdir):$bin:$bin/deps" "$bin/kafka_to_parquet" \
+{ time "$bin/kafka_to_parquet" \
     --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" --dlq "$topic-dlq" \
     --group "bench-lake-$run" --output "$work/lake" --checkpoint "$work/checkpoint" \
     --max-batch "$MAX_BATCH" --idle-timeout-s 2 --summary-json >"$work/summary" 2>"$work/pipeline.log"; } 2>"$work/cpu"

@@ -14,10 +14,12 @@
 #                          instances (each restarted), then a last run of all three
 #   broker_restart         2 instances; the broker (a private one, scripts/kafka-local on free
 #                          ports) SIGKILLed and restarted mid-run; half the events after it
-# The reference binary is the release build (KAFKA_TO_PARQUET_BIN to use another). Each run
-# prints one FIGURES line; a run that loses or duplicates anything fails, and so does this script.
+# The reference binary is the release build (KAFKA_TO_PARQUET_BIN to use another, or
+# BENCH_BIN_DIR=DIR for the one in DIR). Each run prints one FIGURES line; a run that loses
+# or duplicates anything fails, and so does this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 : "${KAFKA_BOOTSTRAP_SERVERS:?set KAFKA_BOOTSTRAP_SERVERS to a real broker, e.g. scripts/kafka-local up}"
 export LAKE_EVENTS=${LAKE_EVENTS:-1000000}
@@ -25,18 +27,21 @@ export LAKE_KILLS=${LAKE_KILLS:-20}
 RUNS=${RUNS:-3}
 SCENARIOS=${SCENARIOS:-"kill_9 scale_out_under_kills broker_restart"}
 log=$(mktemp "${TMPDIR:-/tmp}/kafka-parquet-robustness.XXXXXX")
-trap 'rm -f "$log"' EXIT
+bench_on_exit "rm -f '$log'"
 
 echo "== building the tests and the release reference"
 cargo test --quiet -p kafka_parquet_kata --features reference --test reference --no-run
-cargo build --release --quiet -p solutions --bin kafka_to_parquet
+if [ -z "${KAFKA_TO_PARQUET_BIN:-}" ]; then
+  bench_binaries -p solutions --bin kafka_to_parquet
+  export KAFKA_TO_PARQUET_BIN="$bin/kafka_to_parquet"
+fi
 
 failed=0
 for scenario in $SCENARIOS; do
   for run in $(seq 1 "$RUNS"); do
     kills=", $LAKE_KILLS kills"
     [[ $scenario == broker_restart ]] && kills=""
-    echo "== $scenario, run $run of $RUNS ($LAKE_EVENTS events$kills; load: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'))"
+    echo "== $scenario, run $run of $RUNS ($LAKE_EVENTS events$kills; $(bench_load))"
     if cargo test --quiet -p kafka_parquet_kata --features reference --test reference \
         "bench_$scenario" -- --ignored --exact --nocapture >"$log" 2>&1; then
       grep '^FIGURES' "$log" || { echo "no FIGURES line"; failed=1; }

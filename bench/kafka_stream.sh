@@ -19,6 +19,7 @@
 # topics), and prints each rate, the medians and the cost of exactly-once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 compare_rounds=0
 if [ "${1:-}" = "--compare-delivery" ]; then
@@ -28,26 +29,11 @@ fi
 events=${1:-2000000}
 partitions=${2:-3}
 batch=${3:-100000}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
-work=${BENCH_DIR:-${TMPDIR:-/tmp}/etl-katas-bench}
+work=$bench_dir
 mkdir -p "$work"
 
-# BENCH_BIN_DIR: already built binaries (with libkata_datafusion.so beside them).
-if [ -n "${BENCH_BIN_DIR:-}" ]; then
-  bin=$BENCH_BIN_DIR
-else
-  cargo build -q --release -p solutions --bin kafka_stream -p order_producer --bin order_producer --bin bare_consumer
-  bin="$CARGO_TARGET_DIR/release"
-fi
-# The binaries link DataFusion and std dynamically (see README, Performance).
-export LD_LIBRARY_PATH="$(rustc --print target-libdir):$bin:$bin/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  port=${BENCH_KAFKA_PORT:-29092}
-  scripts/kafka-local up --port "$port" >&2
-  trap 'scripts/kafka-local down --port "$port" >&2' EXIT
-  export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port
-fi
+bench_binaries -p solutions --bin kafka_stream -p order_producer --bin order_producer --bin bare_consumer
+bench_broker
 broker=$KAFKA_BOOTSTRAP_SERVERS
 run="$(date +%s)-$$"
 topic="bench-orders-$run"
@@ -64,7 +50,7 @@ echo "$ceiling_line"
 if [ "$compare_rounds" -gt 0 ]; then
   for round in $(seq 1 "$compare_rounds"); do
     for delivery in at-least-once exactly-once; do
-      echo "== round $round: kafka_stream --$delivery (micro-batches of $batch)" >&2
+      echo "== round $round: kafka_stream --$delivery (micro-batches of $batch; $(bench_load))" >&2
       RUST_LOG=${RUST_LOG:-warn} "$bin/kafka_stream" --bootstrap "$broker" --input "$topic" \
         --output "$topic-aggregates-$delivery-$round" --dlq "$topic-dlq-$delivery-$round" \
         --group "bench-$run-$delivery-$round" --"$delivery" \
@@ -91,7 +77,7 @@ PY
   exit 0
 fi
 
-echo "== kafka_stream (micro-batches of $batch)" >&2
+echo "== kafka_stream (micro-batches of $batch; $(bench_load))" >&2
 RUST_LOG=${RUST_LOG:-warn} "$bin/kafka_stream" --bootstrap "$broker" --input "$topic" \
   --output "$topic-aggregates" --dlq "$topic-dlq" --group "bench-$run" \
   --idle-timeout-s 3 --batch-size "$batch" --summary-json >"$work/kafka_stream.json"

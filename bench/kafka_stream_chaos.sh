@@ -13,7 +13,8 @@
 # duplicated or wrong.
 #
 # Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or starts scripts/kafka-local on
-# BENCH_KAFKA_PORT (default 29092) and stops it at the end.
+# BENCH_KAFKA_PORT (default 29092) and stops it at the end. BENCH_BIN_DIR=DIR uses the
+# kafka_stream in DIR instead of building it.
 #
 #   bench/kafka_stream_chaos.sh --outage [EVENTS [BATCH]]     default: 1000000 20000
 #
@@ -24,6 +25,7 @@
 # finish with every window once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 if [ "${1:-}" = "--outage" ]; then
   export STREAM_OUTAGE_EVENTS=${2:-1000000} STREAM_OUTAGE_BATCH=${3:-20000}
@@ -40,18 +42,11 @@ kills=${1:-20}
 rate=${2:-1500}
 max_events=${3:-1000000}
 
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  port=${BENCH_KAFKA_PORT:-29092}
-  scripts/kafka-local up --port "$port" >&2
-  trap 'scripts/kafka-local down --port "$port" >&2' EXIT
-  export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port
-fi
-
-cargo build -q --release -p solutions --bin kafka_stream
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-export KAFKA_STREAM_BIN="$target_dir/release/kafka_stream"
+bench_broker
+bench_binaries -p solutions --bin kafka_stream
+export KAFKA_STREAM_BIN="$bin/kafka_stream"
 export STREAM_CHAOS_KILLS=$kills STREAM_CHAOS_RATE=$rate STREAM_CHAOS_EVENTS=$max_events
 
-echo "== $kills SIGKILLs, $rate orders/s, at $KAFKA_BOOTSTRAP_SERVERS" >&2
+echo "== $kills SIGKILLs, $rate orders/s, at $KAFKA_BOOTSTRAP_SERVERS ($(bench_load))" >&2
 cargo test -q -p solutions --features kafka_stream --test kafka_stream_chaos -- \
   exactly_once_under_sigkill --nocapture --test-threads 1 2>&1 | grep -E "SIGKILL|exactly once|panicked|logs of the runs|test result|^  20|windows"

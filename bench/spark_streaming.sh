@@ -32,14 +32,13 @@
 # BENCH_BIN_DIR=DIR uses the binaries in DIR instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 events=${1:-2000000}
 rounds=${2:-3}
 spark_version=${SPARK_VERSION:-4.2.0}
 cache="$HOME/.cache/etl-katas/spark"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-katas/target}"
-work=$(mktemp -d "${TMPDIR:-/tmp}/spark-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_temp_dir work spark-bench
 
 # --- Spark: PySpark from PyPI, the Kafka connector from Maven Central -----------------
 venv="$cache/venv-$spark_version"
@@ -82,22 +81,8 @@ done
 spark_jars=$(IFS=,; echo "${extra_jars[*]}")
 
 # --- ours ------------------------------------------------------------------------------
-if [ -n "${BENCH_BIN_DIR:-}" ]; then
-  bin=$BENCH_BIN_DIR
-else
-  cargo build -q --release -p solutions --bin kafka_stream --bin kafka_to_parquet \
-    -p order_producer --bin order_producer
-  bin="$CARGO_TARGET_DIR/release"
-fi
-# The binaries link DataFusion and std dynamically (see README, Performance).
-export LD_LIBRARY_PATH="$(rustc --print target-libdir):$bin:$bin/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  port=${BENCH_KAFKA_PORT:-29092}
-  scripts/kafka-local up --port "$port" >&2
-  trap 'rm -rf "$work"; scripts/kafka-local down --port "$port" >&2' EXIT
-  export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port
-fi
+bench_binaries -p solutions --bin kafka_stream --bin kafka_to_parquet -p order_producer --bin order_producer
+bench_broker
 broker=$KAFKA_BOOTSTRAP_SERVERS
 run="$(date +%s)-$$"
 topic="bench-spark-$run"
@@ -106,7 +91,7 @@ echo "== producing $events clean events to $topic (3 partitions) at $broker" >&2
 "$bin/order_producer" --bootstrap "$broker" --topic "$topic" --partitions 3 \
   --mode burst --count "$events" --rate 200 --start 2026-11-25T00:00:00Z >&2
 
-echo "== load before the rounds: $(uptime | sed 's/.*load average/load average/')" >&2
+echo "== before the rounds: $(bench_load)" >&2
 export BENCH_BIN="$bin" BENCH_BROKER="$broker" BENCH_TOPIC="$topic" BENCH_EVENTS="$events" \
   BENCH_ROUNDS="$rounds" BENCH_WORK="$work" BENCH_RUN="$run"
 export PYSPARK_PYTHON="$venv/bin/python"

@@ -676,6 +676,7 @@ struct Prepared {
     dead_letters: Vec<DeadLetter>,
     ranges: BTreeMap<i32, PartitionRange>,
     rejected: [usize; 3],
+    /// When the run's first record was read: where `ingest_seconds` starts.
     first_record: Instant,
     read_ms: u64,
     transform_ms: u64,
@@ -683,15 +684,18 @@ struct Prepared {
 
 /// Up to `max_records` messages within `max_wait`, as step 2 reads them, except that a
 /// broker that is away (a restart, a transport failure) pauses the batch instead of
-/// failing it: librdkafka reconnects by itself.
+/// failing it: librdkafka reconnects by itself. With the batch, when its first message
+/// was read (when the poll ended, if it read none).
 fn poll_batch(
     consumer: &LakeConsumer,
     max_records: usize,
     max_wait: Duration,
     away: &mut Option<Instant>,
-) -> anyhow::Result<RecordBatch> {
-    poll_micro_batch(consumer, max_records, max_wait, |polled| match polled {
+) -> anyhow::Result<(RecordBatch, Instant)> {
+    let mut first_read = None;
+    let batch = poll_micro_batch(consumer, max_records, max_wait, |polled| match polled {
         Ok(()) => {
+            first_read.get_or_insert_with(Instant::now);
             if let Some(since) = away.take() {
                 info!(
                     away_s = since.elapsed().as_secs_f64(),
@@ -708,7 +712,8 @@ fn poll_batch(
             Ok(())
         }
         Err(e) => Err(e).context("reading a message from Kafka"),
-    })
+    })?;
+    Ok((batch, first_read.unwrap_or_else(Instant::now)))
 }
 
 /// Reads and transforms batches until stopped, idle, or the writer goes away.
@@ -734,7 +739,7 @@ fn read_stage(
             rewind(consumer, &o.input, &owned)?;
         }
         let read_started = Instant::now();
-        let raw = poll_batch(consumer, o.batch_size, o.batch_wait, &mut away)?;
+        let (raw, first_read) = poll_batch(consumer, o.batch_size, o.batch_wait, &mut away)?;
         let read_ms = read_started.elapsed().as_millis() as u64;
         {
             let state = shared.lock();
@@ -819,7 +824,7 @@ fn read_stage(
                 bad_time.num_rows(),
                 invalid.num_rows(),
             ],
-            first_record: *first_record.get_or_insert(read_started),
+            first_record: *first_record.get_or_insert(first_read),
             read_ms,
             transform_ms: started.elapsed().as_millis() as u64,
         };

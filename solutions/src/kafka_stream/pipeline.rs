@@ -107,8 +107,8 @@ pub struct PipelineCounts {
     pub malformed: u64,
     pub windows_emitted: u64,
     pub micro_batches: u64,
-    /// Seconds from the start of the first micro-batch to the commit of the last
-    /// (neither the group join nor the final idle wait).
+    /// Seconds from the first record read to the commit of the last micro-batch
+    /// (neither the group join, the wait for the first fetch, nor the final idle wait).
     pub busy_seconds: f64,
 }
 
@@ -250,6 +250,8 @@ struct Pipeline<'a> {
     consumer: &'a StreamConsumer,
     producer: &'a FutureProducer,
     counts: PipelineCounts,
+    /// When the first record of the first micro-batch processed was read: where
+    /// `busy_seconds` starts.
     started: Option<Instant>,
     /// Whether the broker keeps the offsets committed in a transaction (known after
     /// the first one).
@@ -268,6 +270,8 @@ struct Records {
     offsets: Vec<i64>,
     keys: BinaryArray,
     payloads: BinaryArray,
+    /// When its first record was read (`None` when it is empty).
+    first_read: Option<Instant>,
 }
 
 impl Records {
@@ -297,6 +301,7 @@ struct RecordsBuilder {
     offsets: Vec<i64>,
     keys: BinaryBuilder,
     payloads: BinaryBuilder,
+    first_read: Option<Instant>,
 }
 
 impl RecordsBuilder {
@@ -307,10 +312,12 @@ impl RecordsBuilder {
             offsets: Vec::with_capacity(records),
             keys: BinaryBuilder::with_capacity(records, records * 16),
             payloads: BinaryBuilder::with_capacity(records, records * 256),
+            first_read: None,
         }
     }
 
     fn push(&mut self, message: &BorrowedMessage<'_>) {
+        self.first_read.get_or_insert_with(Instant::now);
         self.partitions.push(message.partition());
         self.offsets.push(message.offset());
         self.keys.append_option(message.key());
@@ -323,6 +330,7 @@ impl RecordsBuilder {
             offsets: self.offsets,
             keys: self.keys.finish(),
             payloads: self.payloads.finish(),
+            first_read: self.first_read,
         }
     }
 }
@@ -487,7 +495,7 @@ impl<'a> Pipeline<'a> {
                 read = self.read(&mut shutdown, last_record).await?;
                 continue;
             }
-            self.started.get_or_insert(last_record - read_time);
+            self.started = self.started.or(records.first_read);
             let read_count = self.counts.read + records.len() as u64;
             let stop = config.max_records.is_some_and(|max| read_count >= max);
 
