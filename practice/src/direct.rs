@@ -2,8 +2,9 @@
 //! the launcher keeps that rustc command (cargo prints it under `-vv`, with the
 //! variables it sets) and what else the build read: every file of the workspace but the
 //! kata's own sources (rustc's dep-info names those), the libraries the command links,
-//! rustc itself and cargo's own settings, each with its modification time and size.
-//! While none of them has changed, a save runs the command again directly: cargo would
+//! rustc itself and cargo's own settings, each with its modification time and size, and
+//! every folder but those of the kata's sources (a file added or removed, a new build
+//! script say, changes its folder's time). While none of them has changed, a save runs the command again directly: cargo would
 //! spend about 0.2 s finding that only the kata needs compiling (it resolves the workspace
 //! and checks some 240 build units). Anything else changed or gone, another cargo holding
 //! the build directory, a rustc that fails without a compiler error: cargo builds.
@@ -183,18 +184,20 @@ fn environment() -> u64 {
 /// Every file under `dir` but version control's, build outputs (a cargo target folder
 /// holds `CACHEDIR.TAG`), the launcher's own `.practice/` and editors' scratch files
 /// (`.lib.rs.swp`, `#lib.rs#`, `lib.rs~`), which a build never reads but an editor
-/// rewrites as you type.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+/// rewrites as you type; and in `dirs`, the folders walked (`dir` first): a file added
+/// or removed changes its folder's time (a new `build.rs`, a `rust-toolchain.toml`).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
+    dirs.push(dir.to_path_buf());
     for e in entries.flatten() {
         let p = e.path();
         let Ok(kind) = e.file_type() else { continue };
         if kind.is_dir() {
             let name = e.file_name();
             if name != ".git" && name != ".practice" && !p.join("CACHEDIR.TAG").exists() {
-                walk(&p, out);
+                walk(&p, out, dirs);
             }
         } else {
             let name = e.file_name();
@@ -234,9 +237,15 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
             .iter()
             .map(|p| PathBuf::from(without_parent_dirs(&repo.join(p).to_string_lossy())))
             .collect();
-        let mut files = Vec::new();
-        walk(repo, &mut files);
+        let (mut files, mut dirs) = (Vec::new(), Vec::new());
+        walk(repo, &mut files, &mut dirs);
         files.retain(|f| !own.contains(f));
+        // The folders of the kata's own sources change as an editor saves (a temporary
+        // file renamed over lib.rs), and what is added there rustc reads itself (a new
+        // module file); any other folder with a file added or removed sends the build to
+        // cargo.
+        dirs.retain(|d| !own.iter().any(|f| f.parent() == Some(d.as_path())));
+        files.extend(dirs);
         files.extend(rustc.externs());
         files.push(rustc.program.clone());
         // The toolchain's cargo: a new toolchain replaces it (rustc may be rustup's proxy).
@@ -489,9 +498,15 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
-        let mut found = Vec::new();
-        walk(dir.path(), &mut found);
+        let (mut found, mut dirs) = (Vec::new(), Vec::new());
+        walk(dir.path(), &mut found, &mut dirs);
         found.sort();
+        dirs.sort();
+        let walked: Vec<PathBuf> = ["", ".cargo", "src"]
+            .iter()
+            .map(|d| dir.path().join(d))
+            .collect();
+        assert_eq!(dirs, walked);
         let expected: Vec<PathBuf> = [".cargo/config.toml", "Cargo.toml", "src/lib.rs"]
             .iter()
             .map(|f| dir.path().join(f))

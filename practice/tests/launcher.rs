@@ -272,6 +272,29 @@ fn a_save_that_changed_only_the_kata_is_built_without_cargo() {
         "{}",
         first_command(&r)
     );
+
+    // A file that was not there when the command was kept (a build script, here) is
+    // seen too: its folder changed. Built by cargo, the build script's variable is set.
+    r.write(KATA_RS, &step_one_solved());
+    r.run(&["check", "toy"], "").failed().has("1/3 steps green");
+    assert!(first_command(&r).contains("--crate-name toy_kata"));
+    r.write(
+        "katas/toy_kata/build.rs",
+        "fn main() { println!(\"cargo::rustc-env=TOY_NOTE=built\"); }\n",
+    );
+    r.write(
+        KATA_RS,
+        &format!(
+            "{}\npub const NOTE: &str = env!(\"TOY_NOTE\");\n",
+            step_one_solved()
+        ),
+    );
+    r.run(&["check", "toy"], "").failed().has("1/3 steps green");
+    assert!(
+        first_command(&r).contains(" test -p toy_kata "),
+        "{}",
+        first_command(&r)
+    );
 }
 
 #[test]

@@ -38,12 +38,20 @@ impl<T, E: Display> OkOrPanic<T> for Result<T, E> {
     }
 }
 
-/// The table `batches` print as (DataFusion's pretty format).
+/// The table `batches` print as (DataFusion's pretty format); `(no rows)` for no batch
+/// at all (what `collect` gives for an empty result), which the pretty format would
+/// draw as an empty frame without its columns.
 pub fn table(batches: &[RecordBatch]) -> String {
+    if batches.is_empty() {
+        return NO_ROWS.to_string();
+    }
     pretty_format_batches(batches)
         .ok_or_panic("formatting a table")
         .to_string()
 }
+
+/// What [`table`] prints for no batch.
+pub const NO_ROWS: &str = "(no rows)";
 
 /// [`table`] with the rows sorted (as text), so that row order does not matter.
 pub fn sorted_table(batches: &[RecordBatch]) -> String {
@@ -316,6 +324,27 @@ mod tests {
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_empty_result_is_said_in_words_and_still_differs_from_rows() {
+        assert_eq!(table(&[]), NO_ROWS);
+        let text = panic_text(|| {
+            assert_sorted_table(
+                "clean",
+                &[
+                    "+----+---+",
+                    "| id | n |",
+                    "+----+---+",
+                    "| a  | 1 |",
+                    "+----+---+",
+                ],
+                &[],
+            )
+        });
+        assert!(text.ends_with("actual:\n(no rows)"), "{text}");
+        // An empty batch still shows its columns.
+        assert!(table(&[batch(&[], &[])]).contains("| id | n |"));
     }
 
     #[test]
