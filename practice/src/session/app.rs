@@ -90,6 +90,11 @@ pub struct App<'a> {
     pub confirm_abandon: bool,
     /// A digit pressed once: its step's hint, shown when the same digit comes again.
     pending_hint: Option<usize>,
+    /// While a first build runs (the dependencies, minutes, once), the attempt's time
+    /// stays at the start of that run: the build is not the learner's time.
+    held_at: Option<f64>,
+    /// Seconds of first builds, not counted.
+    held_s: f64,
     last_save: Instant,
     /// The interview warnings given (seconds left).
     warned: HashSet<u64>,
@@ -144,6 +149,8 @@ impl<'a> App<'a> {
             last_verdict: None,
             confirm_abandon: false,
             pending_hint: None,
+            held_at: None,
+            held_s: 0.0,
             last_save: Instant::now(),
             warned: HashSet::new(),
             tested: 0,
@@ -163,8 +170,23 @@ impl<'a> App<'a> {
         self.output.push(text);
     }
 
+    /// The attempt's time: this stretch's clock on top of the time before it, without
+    /// the time of first builds.
     pub fn elapsed(&self) -> f64 {
+        self.held_at
+            .unwrap_or_else(|| self.running_time() - self.held_s)
+    }
+
+    fn running_time(&self) -> f64 {
         self.attempt.elapsed_s + self.clock.secs()
+    }
+
+    /// The first build is over (its tests run, or it ended): the clock goes on from where
+    /// it was held.
+    fn release_clock(&mut self) {
+        if let Some(at) = self.held_at.take() {
+            self.held_s = self.running_time() - at;
+        }
     }
 
     /// Tests set the clock by hand: the attempt's time is `attempt.elapsed_s` plus `secs`.
@@ -284,11 +306,18 @@ impl<'a> App<'a> {
             Event::Progress(id, p) => self.on_progress(id, p),
             Event::Ran(id, res) => {
                 if let Some(run) = self.jobs.finished(id) {
+                    // Stopped for a newer save, its build goes on in the next run.
+                    if self.running().is_none() {
+                        self.release_clock();
+                    }
                     return self.on_report(run, res);
                 }
             }
             Event::Graded(id, res) => {
                 if let Some(run) = self.jobs.finished(id) {
+                    if self.running().is_none() {
+                        self.release_clock();
+                    }
                     return self.on_grade(run, res);
                 }
             }
@@ -297,6 +326,18 @@ impl<'a> App<'a> {
     }
 
     fn on_progress(&mut self, id: u64, p: Progress) {
+        if p.is_first_build() && self.held_at.is_none() {
+            // Held from the start of this run: its first crates counted as build too.
+            let started = self.running().filter(|r| r.id == id).map(|r| r.at_s);
+            self.held_at = Some(
+                started
+                    .unwrap_or_else(|| self.elapsed())
+                    .min(self.elapsed()),
+            );
+        }
+        if matches!(p, Progress::Testing) {
+            self.release_clock();
+        }
         if p.is_first_build() && !self.said_first_build {
             self.said_first_build = true;
             let text = view::first_build(self.kata, &p);

@@ -121,7 +121,7 @@ pub fn first_build(kata: &Kata, progress: &Progress) -> String {
     format!(
         "First build: cargo compiles the kata and {what} before the tests can run{units}. \
          This takes a few minutes on two cores and happens once: the build stays in target/, \
-         and after it a run takes seconds."
+         and after it a run takes seconds. The clock waits for it."
     )
 }
 

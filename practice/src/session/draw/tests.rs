@@ -536,3 +536,46 @@ fn rows_one_table_lacks_are_red() {
         .collect();
     assert_eq!(text.join("\n"), body);
 }
+
+/// The first build (the dependencies, minutes, once) is not the learner's time: the
+/// clock holds from the start of that run until its tests run, then goes on.
+#[test]
+fn the_clock_waits_for_the_first_build() {
+    use crate::runner::Progress;
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Timed, PracticeFile::Steps);
+    let id = app.running().expect("the first run").id;
+    let compiling = |compiled: usize| Progress::Compiling {
+        compiled,
+        bar: Some((compiled, 300)),
+        what: "datafusion".into(),
+    };
+    app.set_clock(12.0);
+    app.on_event(Event::Progress(id, compiling(3))).unwrap();
+    assert_eq!(
+        app.elapsed(),
+        12.0,
+        "a few crates: not yet known to be a first build"
+    );
+    app.on_event(Event::Progress(id, compiling(40))).unwrap();
+    assert_eq!(app.elapsed(), 0.0, "held from the start of the run");
+    app.set_clock(150.0);
+    assert_eq!(app.elapsed(), 0.0);
+    app.on_event(Event::Progress(id, Progress::Testing))
+        .unwrap();
+    app.set_clock(160.0);
+    assert_eq!(app.elapsed(), 10.0, "on again once the tests run");
+    let report = tests(vec![verdict(
+        "step_01_read_orders",
+        Status::Todo,
+        Some(&todo(1)),
+    )]);
+    finish_run(&mut app, 170.0, report);
+    assert_eq!(app.elapsed(), 20.0);
+    // A later build of the kata alone does not hold the clock.
+    toy.save(&mut app, 200.0, "// step 1\n");
+    let id = app.running().expect("a run").id;
+    app.on_event(Event::Progress(id, compiling(1))).unwrap();
+    app.set_clock(210.0);
+    assert_eq!(app.elapsed(), 60.0);
+}
