@@ -235,13 +235,14 @@ impl<'a> App<'a> {
         }
     }
 
-    /// Steps green in the last run, and how many there are.
+    /// Steps green in the last run that ran tests (a save that does not compile leaves
+    /// them as they were), and how many there are.
     pub fn green(&self) -> (usize, usize) {
         let green = self
             .kata
             .steps
             .iter()
-            .filter(|s| self.last.as_ref().is_some_and(|r| r.passed(&s.test)))
+            .filter(|s| self.last_tests.as_ref().is_some_and(|r| r.passed(&s.test)))
             .count();
         (green, self.kata.steps.len())
     }

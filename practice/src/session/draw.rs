@@ -453,14 +453,27 @@ fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
             "Press g to grade your program: the verdict's details show here.".to_string()
         } else if app.running().is_some() && app.last.is_none() {
             "The first test run is on its way.".to_string()
-        } else if app.last.is_some() {
+        } else if let Some(last) = &app.last {
             let i = app.current_step();
-            let title = app.kata.steps.get(i).map_or("", |s| s.title.as_str());
-            format!(
-                "Nothing failed in the last run. Next: step {} — {}.",
-                i + 1,
-                view::short_title(title, TITLE_WIDTH)
-            )
+            let step = app.kata.steps.get(i);
+            let title = view::short_title(step.map_or("", |s| s.title.as_str()), TITLE_WIDTH);
+            let todo = step.is_some_and(|s| {
+                last.verdicts()
+                    .iter()
+                    .any(|v| v.test == s.test && v.status == Status::Todo)
+            });
+            if todo {
+                format!(
+                    "Step {} — {title} is still todo!(): write it from its contract (beside); \
+                     each save runs the tests.",
+                    i + 1
+                )
+            } else {
+                format!(
+                    "Nothing failed in the last run. Next: step {} — {title}.",
+                    i + 1
+                )
+            }
         } else {
             "No test run yet: save the file or press r.".to_string()
         };
