@@ -106,11 +106,30 @@ pub fn draw(frame: &mut Frame, app: &App) {
         u16::try_from(app.current_step()).unwrap_or(u16::MAX)
     };
     let offset = (current + 1).saturating_sub(visible);
+    // When not every row fits, the title says which are shown.
+    let total = if app.on_program() {
+        0
+    } else {
+        u16::try_from(rows.len()).unwrap_or(u16::MAX)
+    };
+    let shown = if total > visible {
+        format!(
+            " {}-{} of {total} ",
+            offset + 1,
+            (offset + visible).min(total)
+        )
+    } else {
+        String::new()
+    };
     frame.render_widget(
         Paragraph::new(rows)
             .wrap(Wrap { trim: false })
             .scroll((offset, 0))
-            .block(Block::bordered().title(list_title)),
+            .block(
+                Block::bordered()
+                    .title(list_title)
+                    .title(Line::from(shown).alignment(Alignment::Right)),
+            ),
         list,
     );
     draw_side(frame, side_area, app, side_title, side_text);

@@ -215,7 +215,7 @@ pub fn run_report(app: &App, report: &Report, at_s: Option<f64>) -> String {
         };
         let _ = writeln!(
             s,
-            "⏱ {}{goal} · tests took {:.1} s",
+            "⏱ {}{goal} · verdict in {:.1} s",
             clock(t),
             report.took.as_secs_f64()
         );

@@ -389,6 +389,9 @@ fn a_short_step_list_keeps_the_current_step_in_view() {
     finish_run(&mut app, 90.0, report);
     let small = screen(&app, 60, 18);
     assert!(small.contains("3 Total per customer"), "{small}");
+    // The title says that not every step is shown, and which are.
+    assert!(small.contains(" 2-3 of 3 ┐"), "{small}");
+    assert!(!screen(&app, 120, 34).contains(" of 3 ┐"));
 }
 
 /// A contract longer than its pane says so in its title, and scrolls after Tab (the
