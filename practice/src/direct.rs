@@ -80,28 +80,27 @@ impl Rustc {
         self.arg("--out-dir").map(PathBuf::from)
     }
 
-    /// rustc's dep-info of this build: `<out-dir>/<crate>-<hash>.d`.
-    fn dep_info(&self) -> Option<PathBuf> {
+    /// What it writes, without an extension: `<out-dir>/<crate>-<hash>`.
+    fn output(&self) -> Option<PathBuf> {
         let name = self.arg("--crate-name")?;
         let extra = self
             .args
             .iter()
             .find_map(|a| a.strip_prefix("extra-filename="))
             .unwrap_or("");
-        Some(self.out_dir()?.join(format!("{name}{extra}.d")))
+        Some(self.out_dir()?.join(format!("{name}{extra}")))
+    }
+
+    /// rustc's dep-info of this build: `<out-dir>/<crate>-<hash>.d`.
+    fn dep_info(&self) -> Option<PathBuf> {
+        Some(self.output()?.with_extension("d"))
     }
 
     /// The test binary it writes, and its package's manifest.
     pub fn binary(&self) -> Option<TestBinary> {
-        let name = self.arg("--crate-name")?;
-        let extra = self
-            .args
-            .iter()
-            .find_map(|a| a.strip_prefix("extra-filename="))
-            .unwrap_or("");
         let manifest = self.env.iter().find(|(k, _)| k == "CARGO_MANIFEST_PATH")?;
         Some(TestBinary {
-            executable: self.out_dir()?.join(format!("{name}{extra}")),
+            executable: self.output()?,
             manifest_path: PathBuf::from(&manifest.1),
         })
     }
