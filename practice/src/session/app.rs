@@ -406,6 +406,8 @@ impl<'a> App<'a> {
                 let h = keys::help(self.key_context(), self.keys);
                 self.say(h);
                 self.show(Pane::Help);
+                // The full screen shows them in the side pane, whole.
+                self.notice = Some("The keys are beside; Esc goes back to the contract.".into());
             }
             Cmd::Show => {
                 self.show(Pane::Contract);

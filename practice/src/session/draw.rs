@@ -31,7 +31,7 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 18;
 /// From this width on, the checklist and the side pane stand side by side.
 pub const WIDE: u16 = 100;
-/// Step titles in the checklist are cut to this many columns.
+/// Step titles in the checklist get at least this many columns (more on a wide screen).
 const TITLE_WIDTH: usize = 36;
 /// A drill's steps that hold the learner's own code are marked so.
 const YOURS: &str = " (yours)";
@@ -57,7 +57,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     draw_header(frame, header, app);
 
-    let (list_title, rows) = checklist(app);
+    // A step's title gets what its row leaves of the pane (pointer, mark, number and the
+    // state take 14 columns, the border 2), on a wide screen half the width.
+    let room = if area.width >= WIDE {
+        area.width / 2
+    } else {
+        area.width
+    };
+    let (list_title, rows) = checklist(app, usize::from(room.saturating_sub(16)).max(TITLE_WIDTH));
     let (side_title, side_text) = side(app);
     // The grader's checklist lines are long: they wrap instead of being cut.
     let list_height = |width: u16| -> u16 {
@@ -260,7 +267,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The checklist pane: its title and rows. The step file: each step's state, its split
 /// once it passed, the step worked on marked; the whole program: the grader's checklist.
-fn checklist(app: &App) -> (String, Vec<Line<'static>>) {
+fn checklist(app: &App, title_width: usize) -> (String, Vec<Line<'static>>) {
     if app.on_program() {
         let rows = match app.last_verdict.as_deref() {
             Some(report) => view::grader_parts(report)
@@ -293,10 +300,10 @@ fn checklist(app: &App) -> (String, Vec<Line<'static>>) {
     let width = k
         .steps
         .iter()
-        .map(|s| console::measure_text_width(view::short_title(&s.title, TITLE_WIDTH)))
+        .map(|s| console::measure_text_width(view::short_title(&s.title, title_width)))
         .max()
         .unwrap_or(10)
-        .min(TITLE_WIDTH)
+        .min(title_width)
         + if app.attempt.mode == Mode::Drill {
             YOURS.len()
         } else {

@@ -141,6 +141,8 @@ pub fn busy(grading: bool, progress: Option<&Progress>) -> String {
             } else {
                 ""
             };
+            // cargo names every crate in progress; the header has room for one.
+            let what = what.split(", ").next().unwrap_or(what);
             match bar {
                 Some((done, total)) => format!(" · compiling {done}/{total}{once}: {what}…"),
                 None => format!(" · compiling {what}{once}, {compiled} crate(s) so far…"),
@@ -883,7 +885,7 @@ mod tests {
                 false,
                 Some(&p(57, Some((60, 292)), "datafusion-expr, arrow"))
             ),
-            " · compiling 60/292 (first build, once): datafusion-expr, arrow…"
+            " · compiling 60/292 (first build, once): datafusion-expr…"
         );
         assert_eq!(
             busy(true, Some(&p(1, None, "grader"))),

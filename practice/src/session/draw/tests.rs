@@ -582,3 +582,17 @@ fn the_clock_waits_for_the_first_build() {
     app.set_clock(210.0);
     assert_eq!(app.elapsed(), 60.0);
 }
+
+/// A long step title gets the room the screen has: whole on a wide terminal, cut (with
+/// its end marked) on a narrow one.
+#[test]
+fn long_step_titles_use_the_width_there_is() {
+    let mut toy = Toy::new();
+    let long = "Total per customer, the orders of unknown customers kept";
+    toy.kata.steps[2].title = long.to_string();
+    let app = toy.begin(Mode::Guided, PracticeFile::Steps);
+    assert!(screen(&app, 150, 40).contains(long));
+    let narrow = screen(&app, 100, 40);
+    assert!(!narrow.contains(long), "{narrow}");
+    assert!(narrow.contains("Total per customer"), "{narrow}");
+}
