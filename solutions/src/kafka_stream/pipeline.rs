@@ -224,7 +224,6 @@ pub async fn run(
         txn_offsets_kept: None,
         committed: HashMap::new(),
         failed_transactions: 0,
-        own_checkpoints: HashMap::new(),
     };
     let outcome = match restore_checkpoints(&consumer, &config.input) {
         Ok((checkpoints, committed)) => {
@@ -262,12 +261,6 @@ struct Pipeline<'a> {
     committed: Committed,
     /// Micro-batches whose transaction failed since the last one that committed.
     failed_transactions: u32,
-    /// Per partition, the checkpoint of the last offsets this process committed. A
-    /// rewind never goes below it: after a broker was killed and restarted, the group's
-    /// committed offsets were once seen older than a transaction this process had
-    /// committed (its windows visible, its offsets not), and the rewind emitted those
-    /// windows again (`a_broker_killed_and_restarted_mid_run_loses_nothing`).
-    own_checkpoints: HashMap<i32, Checkpoint>,
 }
 
 /// A micro-batch as read: each record's partition, offset, key and payload, in columns
@@ -576,8 +569,7 @@ impl<'a> Pipeline<'a> {
             "rebuilding the open windows from the committed checkpoint"
         );
         let topic = &self.config.input;
-        let (mut checkpoints, committed) = restore_checkpoints(self.consumer, topic)?;
-        self.not_below_own(&mut checkpoints);
+        let (checkpoints, committed) = restore_checkpoints(self.consumer, topic)?;
         let mut seek = TopicPartitionList::new();
         for p in self.assigned_partitions() {
             let offset = match committed.get(&p) {
@@ -606,20 +598,6 @@ impl<'a> Pipeline<'a> {
         let windowing = Windowing::new(topic, &checkpoints, &committed);
         self.committed = committed;
         Ok(windowing)
-    }
-
-    /// [`not_below`] with what this process committed last.
-    fn not_below_own(&self, checkpoints: &mut HashMap<i32, Checkpoint>) {
-        not_below(&self.own_checkpoints, checkpoints);
-    }
-
-    /// Remembers the checkpoints of `offsets`, just committed ([`Pipeline::not_below_own`]).
-    fn note_committed(&mut self, offsets: &TopicPartitionList) {
-        for e in offsets.elements() {
-            if let Ok(c) = serde_json::from_str::<Checkpoint>(e.metadata()) {
-                self.own_checkpoints.insert(e.partition(), c);
-            }
-        }
     }
 
     /// The assigned partitions not read to their end, as (partition, next offset to
@@ -694,16 +672,14 @@ impl<'a> Pipeline<'a> {
             send_all(self.producer, dead_letters)
                 .await
                 .with_context(|| format!("writing dead letters to topic {}", config.dlq))?;
-            write_and_commit(
+            return write_and_commit(
                 self.producer,
                 self.consumer,
                 &config.output,
                 aggregates,
                 offsets,
             )
-            .await?;
-            self.note_committed(offsets);
-            return Ok(());
+            .await;
         }
         if dead_letters.is_empty() && aggregates.is_empty() && offsets.count() == 0 {
             return Ok(());
@@ -757,7 +733,6 @@ impl<'a> Pipeline<'a> {
         if offsets.count() == 0 {
             return Ok(());
         }
-        self.note_committed(offsets);
         // Kafka keeps the transaction's offsets, but librdkafka's mock cluster does not
         // (it would replay from the start): the first commit is read back, and if it is
         // not there the offsets are committed through the consumer as well (from then
@@ -1462,60 +1437,5 @@ pub fn iso(millis: i64) -> String {
             || format!("{millis} ms"),
             |t| t.to_rfc3339_opts(SecondsFormat::Millis, true),
         ),
-    }
-}
-
-/// Lifts the group's checkpoints to `own`, what this process itself committed last: the
-/// windows it emitted are not emitted again, the dead letters it sent not sent again.
-/// Where to replay from and the event times stay the group's.
-fn not_below(own: &HashMap<i32, Checkpoint>, checkpoints: &mut HashMap<i32, Checkpoint>) {
-    for (&partition, own) in own {
-        let group = checkpoints.entry(partition).or_insert(Checkpoint {
-            max_event_time_ms: None,
-            emitted_through_ms: i64::MIN,
-            read_through: None,
-        });
-        let emitted = group.emitted_through_ms.max(own.emitted_through_ms);
-        let read_through = group.read_through.max(own.read_through);
-        if emitted != group.emitted_through_ms || read_through != group.read_through {
-            warn!(
-                partition,
-                group_emitted_through = %iso(group.emitted_through_ms),
-                own_emitted_through = %iso(own.emitted_through_ms),
-                "the group's committed checkpoint is older than the one this process \
-                 committed: what it emitted and sent is not emitted or sent again"
-            );
-            group.emitted_through_ms = emitted;
-            group.read_through = read_through;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rewind_never_goes_below_what_this_process_committed() {
-        let checkpoint = |max, emitted, read_through| Checkpoint {
-            max_event_time_ms: max,
-            emitted_through_ms: emitted,
-            read_through,
-        };
-        let own = HashMap::from([
-            (0, checkpoint(Some(900), 600, Some(50))),
-            (1, checkpoint(Some(400), 300, Some(20))),
-            (2, checkpoint(Some(700), 600, Some(40))),
-        ]);
-        // Partition 0 older than own (the broker lost a commit), 1 newer (another
-        // instance went on), 2 unknown to the group.
-        let mut group = HashMap::from([
-            (0, checkpoint(Some(800), 500, Some(45))),
-            (1, checkpoint(Some(450), 400, Some(30))),
-        ]);
-        not_below(&own, &mut group);
-        assert_eq!(group[&0], checkpoint(Some(800), 600, Some(50)));
-        assert_eq!(group[&1], checkpoint(Some(450), 400, Some(30)));
-        assert_eq!(group[&2], checkpoint(None, 600, Some(40)));
     }
 }
