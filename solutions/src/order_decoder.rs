@@ -431,12 +431,10 @@ pub use lake::parse_lake_orders;
 #[cfg(feature = "kafka_parquet")]
 mod lake {
     use super::*;
-    use crate::kafka_parquet::{
-        KAFKA_OFFSET, KAFKA_PARTITION, parsed_schema, rejected_schema, to_event_time,
-    };
+    use crate::kafka_parquet::{parsed_schema, raw_columns, rejected_schema, to_event_time};
     use chrono::DateTime;
-    use datafusion::arrow::array::{Array, AsArray, Int64Builder, TimestampMicrosecondBuilder};
-    use datafusion::arrow::datatypes::{Int32Type, Int64Type, SchemaRef};
+    use datafusion::arrow::array::{Array, Int64Builder, TimestampMicrosecondBuilder};
+    use datafusion::arrow::datatypes::SchemaRef;
     use fixtures::events::OrderEvent;
 
     /// The schema `to_event_time` gives the parsed orders (asked of the step itself).
@@ -456,19 +454,7 @@ mod lake {
     /// `parse_orders`' malformed records, as `(timed, malformed, bad_time)`, row for row
     /// and reason for reason, without a `String` per field.
     pub fn parse_lake_orders(raw: &RecordBatch) -> Result<(RecordBatch, RecordBatch, RecordBatch)> {
-        let partitions = raw
-            .column_by_name(KAFKA_PARTITION)
-            .and_then(|c| c.as_primitive_opt::<Int32Type>())
-            .context("no Int32 column \"kafka_partition\" in the raw batch")?;
-        let offsets = raw
-            .column_by_name(KAFKA_OFFSET)
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .context("no Int64 column \"kafka_offset\" in the raw batch")?;
-        let values = raw
-            .column_by_name("value")
-            .context("column \"value\" missing from the raw batch")?
-            .as_binary_opt::<i32>()
-            .context("column \"value\" is not Binary")?;
+        let (partitions, offsets, values) = raw_columns(raw)?;
 
         let n = raw.num_rows();
         let mut out_partitions = Int32Builder::with_capacity(n);

@@ -195,15 +195,30 @@ pub(super) fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> anyh
 pub(super) type Int32Array = datafusion::arrow::array::PrimitiveArray<Int32Type>;
 pub(super) type Int64Array = datafusion::arrow::array::PrimitiveArray<Int64Type>;
 
-/// Step 3: the payloads parsed with the 9-field schema; the malformed ones apart.
-pub fn parse_orders(raw: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBatch)> {
-    let partitions = column::<Int32Array>(raw, KAFKA_PARTITION)?;
-    let offsets = column::<Int64Array>(raw, KAFKA_OFFSET)?;
+/// A raw micro-batch's partitions, offsets and payloads (step 2's columns), read by
+/// step 3 and by the pipeline's decoder (`order_decoder::parse_lake_orders`).
+pub(crate) fn raw_columns(
+    raw: &RecordBatch,
+) -> anyhow::Result<(
+    &Int32Array,
+    &Int64Array,
+    &datafusion::arrow::array::BinaryArray,
+)> {
     let values = raw
         .column_by_name("value")
         .context("column \"value\" missing from the raw batch")?
         .as_binary_opt::<i32>()
         .context("column \"value\" is not Binary")?;
+    Ok((
+        column::<Int32Array>(raw, KAFKA_PARTITION)?,
+        column::<Int64Array>(raw, KAFKA_OFFSET)?,
+        values,
+    ))
+}
+
+/// Step 3: the payloads parsed with the 9-field schema; the malformed ones apart.
+pub fn parse_orders(raw: &RecordBatch) -> anyhow::Result<(RecordBatch, RecordBatch)> {
+    let (partitions, offsets, values) = raw_columns(raw)?;
 
     let n = raw.num_rows();
     let mut out_partitions = Int32Builder::with_capacity(n);
