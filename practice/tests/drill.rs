@@ -176,11 +176,7 @@ fn a_drill_leaves_only_the_weakest_step_todo_and_abandon_restores_the_kata() {
 
     s.send("h");
     s.expect("No hints in drill mode");
-    s.send("a");
-    s.expect("Abandon this attempt?");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.read(KATA_RS), PRISTINE);
     let e = &r.history()["attempts"][1];
     assert_eq!(e["mode"], "drill");
@@ -243,11 +239,7 @@ fn the_menu_offers_the_drill_of_the_weakest_steps() {
     let intro = s.expect("2/3 steps green");
     assert!(intro.contains("Drill of toy"), "{intro}");
     assert!(!r.read(KATA_RS).contains("todo!(\"step 1"));
-    s.send("a");
-    s.expect("Abandon this attempt?");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.history()["attempts"][1]["mode"], "drill");
 }
 
@@ -372,11 +364,7 @@ fn a_drill_brings_back_the_helpers_and_modules_of_the_passing_code() {
         )),
         "{intro}"
     );
-    s.send("a");
-    s.expect("Abandon this attempt?");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert!(!r.file(UTIL_RS).exists());
 }
 
@@ -443,10 +431,6 @@ fn without_one_attempt_passing_every_other_step_the_bodies_are_spliced_one_by_on
         file.contains("todo!(\"step 3: total of {xs:?}\")"),
         "{file}"
     );
-    s.send("a");
-    s.expect("Abandon this attempt?");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.read(KATA_RS), PRISTINE);
 }

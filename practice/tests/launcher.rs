@@ -439,11 +439,7 @@ fn pause_then_resume_then_abandon_archives_records_and_restores() {
     let mut s = r.spawn(&["resume"]);
     s.expect("Resuming at");
     s.expect("1/3 steps green");
-    s.send("a");
-    s.expect("Abandon this attempt?");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.read(KATA_RS), PRISTINE);
     let e = &r.history()["attempts"][0];
     assert_eq!(e["result"], "abandoned");
@@ -533,10 +529,7 @@ fn a_grading_that_cannot_run_is_not_a_verdict_on_the_program() {
     s.send("g");
     let out = s.expect("this is not your program's verdict");
     assert!(out.contains("no broker"), "{out}");
-    s.send("a");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.history()["attempts"][0]["result"], "abandoned");
 }
 
@@ -560,10 +553,7 @@ fn timed_mode_is_the_whole_program_unless_steps_is_asked_for() {
     let mut s = r.spawn(&["toy", "-m", "timed", "--steps"]);
     let intro = s.expect("each step's split is taken when it first passes");
     assert!(intro.contains(KATA_RS), "{intro}");
-    s.send("a");
-    s.send("y");
-    s.expect("is pristine again");
-    s.finish();
+    s.abandon();
     assert_eq!(r.history()["attempts"][1]["file"], "steps");
 }
 

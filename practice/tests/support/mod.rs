@@ -393,6 +393,16 @@ impl Live {
         stdin.flush().unwrap();
     }
 
+    /// Abandons the attempt (`a`, confirmed with `y`), sees the kata restored, and waits
+    /// for the exit ([`Live::finish`]).
+    pub fn abandon(mut self) -> (ExitStatus, String) {
+        self.send("a");
+        self.expect("Abandon this attempt?");
+        self.send("y");
+        self.expect("is pristine again");
+        self.finish()
+    }
+
     /// Closes stdin and waits for the exit; returns the status and the rest of the output.
     pub fn finish(mut self) -> (ExitStatus, String) {
         drop(self.stdin.take());
