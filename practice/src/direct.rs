@@ -102,6 +102,7 @@ impl Rustc {
         Some(TestBinary {
             executable: self.output()?,
             manifest_path: PathBuf::from(&manifest.1),
+            libdir: None,
         })
     }
 
@@ -215,6 +216,8 @@ struct Kept {
     /// The launcher's environment when cargo ran (see [`environment`]).
     environment: u64,
     inputs: Vec<(PathBuf, Stamp)>,
+    /// The toolchain's library folder (`rustc --print target-libdir`), for the test run.
+    libdir: PathBuf,
 }
 
 fn kept_path(repo: &Path, crate_name: &str) -> PathBuf {
@@ -230,6 +233,11 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
     let started = stamp_time(started);
     let kept = (|| {
         rustc.binary()?;
+        let (compiler, libdir) = toolchain(repo, &rustc)?;
+        let rustc = Rustc {
+            program: compiler,
+            ..rustc
+        };
         let dep_info = std::fs::read_to_string(rustc.dep_info()?).ok()?;
         // `src/../tests/steps.rs` (a `#[path]` module) is the walk's `tests/steps.rs`.
         let own: Vec<PathBuf> = sources(&dep_info)
@@ -246,8 +254,13 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
         dirs.retain(|d| !own.iter().any(|f| f.parent() == Some(d.as_path())));
         files.extend(dirs);
         files.extend(rustc.externs());
+        // The compiler itself, and rustup's choice of toolchain (`rustup default`).
         files.push(rustc.program.clone());
-        // The toolchain's cargo: a new toolchain replaces it (rustc may be rustup's proxy).
+        let rustup_home = std::env::var_os("RUSTUP_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+        files.extend(rustup_home.map(|h| h.join("settings.toml")));
+        // The toolchain's cargo: a new toolchain replaces it.
         files.extend(
             rustc
                 .env
@@ -274,6 +287,7 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
             rustc,
             environment: environment(),
             inputs,
+            libdir,
         })
     })();
     let path = kept_path(repo, crate_name);
@@ -284,6 +298,30 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
     if written.is_none() {
         forget(repo, crate_name);
     }
+}
+
+/// The compiler cargo ran (`rustc` is most often rustup's proxy, which costs a start of
+/// its own on every save and may pick another toolchain later) and the toolchain's
+/// library folder, asked of it once as the command is kept: `(<sysroot>/bin/rustc, libdir)`.
+fn toolchain(repo: &Path, rustc: &Rustc) -> Option<(PathBuf, PathBuf)> {
+    let out = Command::new(&rustc.program)
+        .current_dir(repo)
+        .envs(rustc.env.iter().map(|(k, v)| (k, v)))
+        .args(["--print", "sysroot", "--print", "target-libdir"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let (sysroot, libdir) = (lines.next()?, lines.next()?);
+    let compiler = Path::new(sysroot)
+        .join("bin")
+        .join(format!("rustc{}", std::env::consts::EXE_SUFFIX));
+    compiler
+        .is_file()
+        .then(|| (compiler, PathBuf::from(libdir)))
 }
 
 fn stamp_time(t: SystemTime) -> (u64, u32) {
@@ -321,7 +359,10 @@ pub fn build(
         .filter(|k| k.environment == environment())
         .filter(|k| k.inputs.iter().all(|(f, s)| stamp(f) == *s));
     let Some((rustc, binary)) = kept.and_then(|k| {
-        let binary = k.rustc.binary()?;
+        let binary = TestBinary {
+            libdir: Some(k.libdir),
+            ..k.rustc.binary()?
+        };
         Some((k.rustc, binary))
     }) else {
         return Ok(None);
@@ -462,6 +503,32 @@ mod tests {
                 "toy_kata"
             ),
             None
+        );
+    }
+
+    #[test]
+    fn the_compiler_behind_rustups_proxy_and_its_library_folder_are_found() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let rustc = Rustc {
+            env: Vec::new(),
+            program: PathBuf::from("rustc"),
+            args: Vec::new(),
+        };
+        let (compiler, libdir) = toolchain(repo, &rustc).expect("rustc answers");
+        assert!(compiler.is_absolute() && compiler.is_file(), "{compiler:?}");
+        let std_there = std::fs::read_dir(&libdir)
+            .expect("the library folder exists")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"));
+        assert!(std_there, "no libstd in {libdir:?}");
+        // The compiler found is the one that answered: it names the same folder.
+        let again = Command::new(&compiler)
+            .args(["--print", "target-libdir"])
+            .output()
+            .expect("the compiler runs");
+        assert_eq!(
+            String::from_utf8_lossy(&again.stdout).trim(),
+            libdir.to_string_lossy()
         );
     }
 

@@ -264,6 +264,8 @@ pub struct TestBinary {
     pub executable: PathBuf,
     /// The kata's `Cargo.toml`: the tests run in its folder.
     pub manifest_path: PathBuf,
+    /// The toolchain's library folder, when known already (else rustc is asked).
+    pub libdir: Option<PathBuf>,
 }
 
 impl TestBinary {
@@ -283,6 +285,7 @@ impl TestBinary {
                 Some(TestBinary {
                     executable: PathBuf::from(m["executable"].as_str()?),
                     manifest_path: PathBuf::from(m["manifest_path"].as_str()?),
+                    libdir: None,
                 })
             })
     }
@@ -308,7 +311,11 @@ impl TestBinary {
         if let Some(target_profile) = deps.parent() {
             paths.push(target_profile.to_path_buf());
         }
-        paths.extend(toolchain_libdir(repo).cloned());
+        paths.extend(
+            self.libdir
+                .clone()
+                .or_else(|| toolchain_libdir(repo).cloned()),
+        );
         if let Some(existing) = std::env::var_os(LIBRARY_PATH) {
             paths.extend(std::env::split_paths(&existing));
         }
@@ -965,6 +972,7 @@ error: could not compile `toy_kata` (lib) due to 2 previous errors
             Some(TestBinary {
                 executable: PathBuf::from("/r/target/debug/deps/toy_kata-0123"),
                 manifest_path: PathBuf::from("/r/katas/toy_kata/Cargo.toml"),
+                libdir: None,
             })
         );
         assert_eq!(
