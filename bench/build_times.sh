@@ -14,8 +14,10 @@
 #       the kata's build, the run), wall and user+sys CPU; then the warm figures there.
 #
 # Each round is a real edit of step 3's body (its todo!() message changes), checked to
-# have reached the verdict. A session adds its save debounce (practice/src/session/
-# notify.rs) to these times. The cold run uses its own clone and target directory:
+# have reached the verdict. A session starts its run as the editor closes the saved file
+# (practice/src/session/notify.rs), so it adds no wait to these times on Linux; each
+# `practice check` here is a process of its own, which a session is not. The cold run
+# uses its own clone and target directory:
 # kata_datafusion is a dylib whose file name has no hash, so two checkouts must not
 # share a target directory.
 set -euo pipefail

@@ -216,8 +216,9 @@ struct Kept {
     /// The launcher's environment when cargo ran (see [`environment`]).
     environment: u64,
     inputs: Vec<(PathBuf, Stamp)>,
-    /// The toolchain's library folder (`rustc --print target-libdir`), for the test run.
-    libdir: PathBuf,
+    /// The toolchain's library folder (`rustc --print target-libdir`), for the test run;
+    /// `None` when the program is not rustc (a `RUSTC_WRAPPER` such as sccache).
+    libdir: Option<PathBuf>,
 }
 
 fn kept_path(repo: &Path, crate_name: &str) -> PathBuf {
@@ -233,10 +234,15 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
     let started = stamp_time(started);
     let kept = (|| {
         rustc.binary()?;
-        let (compiler, libdir) = toolchain(repo, &rustc)?;
-        let rustc = Rustc {
-            program: compiler,
-            ..rustc
+        let (rustc, libdir) = match toolchain(repo, &rustc) {
+            Some((compiler, libdir)) => (
+                Rustc {
+                    program: compiler,
+                    ..rustc
+                },
+                Some(libdir),
+            ),
+            None => (rustc, None),
         };
         let dep_info = std::fs::read_to_string(rustc.dep_info()?).ok()?;
         // `src/../tests/steps.rs` (a `#[path]` module) is the walk's `tests/steps.rs`.
@@ -302,7 +308,9 @@ pub fn keep(repo: &Path, crate_name: &str, rustc: Rustc, started: SystemTime) {
 
 /// The compiler cargo ran (`rustc` is most often rustup's proxy, which costs a start of
 /// its own on every save and may pick another toolchain later) and the toolchain's
-/// library folder, asked of it once as the command is kept: `(<sysroot>/bin/rustc, libdir)`.
+/// library folder, asked of it once as the command is kept: `(<sysroot>/bin/rustc, libdir)`;
+/// `None` when the program does not answer as rustc does (a wrapper), which is then run
+/// as cargo ran it.
 fn toolchain(repo: &Path, rustc: &Rustc) -> Option<(PathBuf, PathBuf)> {
     let out = Command::new(&rustc.program)
         .current_dir(repo)
@@ -360,7 +368,7 @@ pub fn build(
         .filter(|k| k.inputs.iter().all(|(f, s)| stamp(f) == *s));
     let Some((rustc, binary)) = kept.and_then(|k| {
         let binary = TestBinary {
-            libdir: Some(k.libdir),
+            libdir: k.libdir,
             ..k.rustc.binary()?
         };
         Some((k.rustc, binary))
@@ -530,6 +538,14 @@ mod tests {
             String::from_utf8_lossy(&again.stdout).trim(),
             libdir.to_string_lossy()
         );
+        // A wrapper that does not answer as rustc does is kept as cargo ran it.
+        if cfg!(unix) {
+            let wrapper = Rustc {
+                program: PathBuf::from("true"),
+                ..rustc
+            };
+            assert_eq!(toolchain(repo, &wrapper), None);
+        }
     }
 
     #[test]
