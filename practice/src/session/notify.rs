@@ -31,22 +31,22 @@ enum Change {
 }
 
 /// The change an event makes to a `.rs` file, if any: reads, opens and changes to other
-/// files (an editor's swap and backup files) are none.
+/// files (an editor's swap and backup files) are none. A rename is a finished save when
+/// it puts a `.rs` file in place (its last path), not when it moves one away (vim's
+/// `lib.rs` to `lib.rs~` before it writes the new `lib.rs`).
 fn change(event: &notify::Event) -> Option<Change> {
-    if !event
-        .paths
-        .iter()
-        .any(|p| p.extension().is_some_and(|x| x == "rs"))
-    {
-        return None;
-    }
+    let rs = |p: &PathBuf| p.extension().is_some_and(|x| x == "rs");
+    let touched = event.paths.iter().any(rs).then_some(Change::Touched);
     match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
-            Some(Change::Saved)
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => touched.map(|_| Change::Saved),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            match event.paths.last() {
+                Some(to) if rs(to) => Some(Change::Saved),
+                _ => touched,
+            }
         }
         EventKind::Access(_) => None,
-        _ => Some(Change::Touched),
+        _ => touched,
     }
 }
 
@@ -179,6 +179,16 @@ mod tests {
         // An editor's swap, backup and temporary files are not the kata's sources.
         assert_eq!(change(&event(closed, "src/.lib.rs.swp")), None);
         assert_eq!(change(&event(renamed, "src/lib.rs~")), None);
+        // A rename counts by where it puts the file.
+        let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        let into_place = event(both, "src/lib.rs.tmp").add_path(PathBuf::from("src/lib.rs"));
+        let away = event(both, "src/lib.rs").add_path(PathBuf::from("src/lib.rs~"));
+        assert_eq!(change(&into_place), Some(Change::Saved));
+        assert_eq!(
+            change(&away),
+            Some(Change::Touched),
+            "lib.rs is gone, not saved"
+        );
     }
 
     #[test]
@@ -218,6 +228,17 @@ mod tests {
             assert!(
                 rx.recv_timeout(QUIET * 4).is_err(),
                 "a second event for one save"
+            );
+            // As vim saves: the old file renamed to a backup, then a new one written.
+            std::fs::rename(&file, dir.path().join("lib.rs~")).expect("a backup");
+            std::fs::write(&file, "fn main() { todo!(\"2\") }\n").expect("a save");
+            assert!(
+                matches!(rx.recv_timeout(Duration::from_secs(10)), Ok(Event::Changed)),
+                "no Changed within 10 s of a save by rename and write"
+            );
+            assert!(
+                rx.recv_timeout(QUIET * 4).is_err(),
+                "a second event for one save by rename and write"
             );
         }
     }
