@@ -23,8 +23,8 @@ pub const FORCE_ENV: &str = "KATA_KAFKA";
 /// What the reference programs take as `--bootstrap` to start their own mock cluster.
 pub const MOCK_BOOTSTRAP: &str = "mock";
 /// The Apache Kafka image tag of the Docker path (`apache/kafka`, the JVM image, the
-/// same as docker-compose.yml and scripts/kafka-local).
-pub const KAFKA_IMAGE_TAG: &str = "4.4.0";
+/// same as docker-compose.yml and scripts/kafka-local, whose pom.xml says why 4.2.2).
+pub const KAFKA_IMAGE_TAG: &str = "4.2.2";
 /// The rule in one line, for help texts.
 pub const RULE: &str = "KAFKA_BOOTSTRAP_SERVERS, else a Docker container when Docker answers, \
      else librdkafka's embedded mock cluster (KATA_KAFKA=env|docker|mock forces one)";

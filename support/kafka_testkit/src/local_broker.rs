@@ -9,6 +9,9 @@
 //! drop(broker);           // `scripts/kafka-local down`: stopped, data deleted
 //! ```
 //!
+//! When the test panics, the broker's log (every start of it, restarts included) is
+//! copied out before `down` deletes the data, and its path is printed.
+//!
 //! Needs what `scripts/kafka-local` needs (Java 17+, and Maven once to fetch the
 //! jars; CI fetches them before the tests). It does not choose whether to run: a
 //! test that needs it is marked `#[cfg_attr(not(real_broker), ignore = …)]`, and
@@ -17,7 +20,7 @@
 //! `tokio::task::spawn_blocking`.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -33,6 +36,8 @@ pub struct LocalBroker {
     port: u16,
     controller_port: u16,
     bootstrap: String,
+    /// The script's folder for this broker (`KAFKA_LOCAL_RUN_DIR`): config, data, log.
+    run_dir: PathBuf,
 }
 
 impl LocalBroker {
@@ -44,6 +49,7 @@ impl LocalBroker {
             port,
             controller_port,
             bootstrap: format!("127.0.0.1:{port}"),
+            run_dir: std::env::temp_dir().join(format!("kafka-testkit-{port}")),
         };
         eprintln!(
             "kafka_testkit: starting a private Apache Kafka on {} (scripts/kafka-local up --port {port})",
@@ -84,6 +90,7 @@ impl LocalBroker {
             .arg(self.port.to_string())
             .arg("--controller-port")
             .arg(self.controller_port.to_string())
+            .env("KAFKA_LOCAL_RUN_DIR", &self.run_dir)
             .stdin(Stdio::null());
         if std::env::var_os("KAFKA_HEAP_OPTS").is_none() {
             cmd.env("KAFKA_HEAP_OPTS", DEFAULT_HEAP_OPTS);
@@ -113,9 +120,28 @@ impl LocalBroker {
 
 impl Drop for LocalBroker {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            keep_log(&self.run_dir);
+        }
         if let Err(e) = self.script("down") {
             eprintln!("kafka_testkit: stopping the private broker: {e:#}");
         }
+    }
+}
+
+/// Copies the broker log out of `run_dir` (which `down` deletes) beside it, and says where.
+fn keep_log(run_dir: &Path) {
+    let log = run_dir.join("server.log");
+    let kept = run_dir.with_extension("server.log");
+    match std::fs::copy(&log, &kept) {
+        Ok(_) => eprintln!(
+            "kafka_testkit: the private broker's log is kept at {}",
+            kept.display()
+        ),
+        Err(e) => eprintln!(
+            "kafka_testkit: could not keep the private broker's log {}: {e}",
+            log.display()
+        ),
     }
 }
 
