@@ -181,10 +181,17 @@ fn environment() -> u64 {
     h.finish()
 }
 
+/// Whether a file name is an editor's own (vim's `.lib.rs.swp`, Emacs's lock `.#lib.rs`
+/// and auto-save `#lib.rs#`, backups `lib.rs~`): no build reads it, an editor rewrites it
+/// as you type.
+pub fn is_editor_scratch(name: &str) -> bool {
+    name.starts_with(['.', '#']) || name.ends_with('~')
+}
+
 /// Every file under `dir` but version control's, build outputs (a cargo target folder
 /// holds `CACHEDIR.TAG`), the launcher's own `.practice/` and editors' scratch files
-/// (`.lib.rs.swp`, `#lib.rs#`, `lib.rs~`), which a build never reads but an editor
-/// rewrites as you type; and in `dirs`, the folders walked (`dir` first): a file added
+/// ([`is_editor_scratch`]), which a build never reads but an editor rewrites as you
+/// type; and in `dirs`, the folders walked (`dir` first): a file added
 /// or removed changes its folder's time (a new `build.rs`, a `rust-toolchain.toml`).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -200,9 +207,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
                 walk(&p, out, dirs);
             }
         } else {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if !(name.starts_with(['.', '#']) || name.ends_with('~')) {
+            if !is_editor_scratch(&e.file_name().to_string_lossy()) {
                 out.push(p);
             }
         }

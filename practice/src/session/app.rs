@@ -294,8 +294,13 @@ impl<'a> App<'a> {
             Event::Input(Input::SwitchPane) => self.side_focus = !self.side_focus,
             Event::Resized => {}
             Event::Changed => {
-                // Editors and tools touch files without changing them: rerun only on new content.
-                if !self.on_program() && notify::fingerprint(&self.watched_dir()) != self.tested {
+                // Editors and tools touch files without changing them: rerun only on new
+                // content. A practice file gone for now (an editor that moves it away, then
+                // writes the new one slowly) is not tested: its save comes next.
+                if !self.on_program()
+                    && self.practice_path().is_file()
+                    && notify::fingerprint(&self.watched_dir()) != self.tested
+                {
                     let file = self.file();
                     self.say(format!("{file} saved: running the step tests…"));
                     self.start(false, false);
@@ -671,13 +676,17 @@ impl<'a> App<'a> {
         self.save()
     }
 
-    /// Reads the current step's contract (or the program's statement) for the side pane.
-    fn refresh_contract(&mut self) {
-        let path = match self.kata.program_path() {
+    /// The practice file: the kata's `src/lib.rs`, or the whole program.
+    fn practice_path(&self) -> PathBuf {
+        match self.kata.program_path() {
             Some(program) if self.on_program() => program,
             _ => self.kata.dir.join("src/lib.rs"),
-        };
-        let src = std::fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+
+    /// Reads the current step's contract (or the program's statement) for the side pane.
+    fn refresh_contract(&mut self) {
+        let src = std::fs::read_to_string(self.practice_path()).unwrap_or_default();
         let contract = Some(if self.on_program() {
             view::statement(&src)
         } else {

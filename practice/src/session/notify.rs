@@ -16,6 +16,7 @@ use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::Event;
+use crate::direct::is_editor_scratch;
 
 /// How long a change without a finished save waits for more: an editor's save is a burst
 /// of events within a few milliseconds, and a run stopped by a later save restarts.
@@ -35,7 +36,7 @@ enum Change {
 /// it puts a `.rs` file in place (its last path), not when it moves one away (vim's
 /// `lib.rs` to `lib.rs~` before it writes the new `lib.rs`).
 fn change(event: &notify::Event) -> Option<Change> {
-    let rs = |p: &PathBuf| p.extension().is_some_and(|x| x == "rs");
+    let rs = |p: &PathBuf| is_source(p);
     let touched = event.paths.iter().any(rs).then_some(Change::Touched);
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => touched.map(|_| Change::Saved),
@@ -48,6 +49,15 @@ fn change(event: &notify::Event) -> Option<Change> {
         EventKind::Access(_) => None,
         _ => touched,
     }
+}
+
+/// A `.rs` file of the learner's, not an editor's scratch file with that extension
+/// (Emacs's lock `.#lib.rs`, made as you start typing and gone when you save).
+fn is_source(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "rs")
+        && path
+            .file_name()
+            .is_some_and(|n| !is_editor_scratch(&n.to_string_lossy()))
 }
 
 /// When to start a run: at once for a finished save, else once the files are quiet.
@@ -141,7 +151,7 @@ pub fn fingerprint(dir: &Path) -> u64 {
             let p = e.path();
             if p.is_dir() {
                 walk(&p, files);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if is_source(&p) && p.is_file() {
                 let content = std::fs::read(&p).unwrap_or_default();
                 files.push((p, content));
             }
@@ -179,6 +189,11 @@ mod tests {
         // An editor's swap, backup and temporary files are not the kata's sources.
         assert_eq!(change(&event(closed, "src/.lib.rs.swp")), None);
         assert_eq!(change(&event(renamed, "src/lib.rs~")), None);
+        assert_eq!(
+            change(&event(created, "src/.#lib.rs")),
+            None,
+            "Emacs's lock"
+        );
         // A rename counts by where it puts the file.
         let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
         let into_place = event(both, "src/lib.rs.tmp").add_path(PathBuf::from("src/lib.rs"));
@@ -189,6 +204,21 @@ mod tests {
             Some(Change::Touched),
             "lib.rs is gone, not saved"
         );
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_sources_not_an_editors_scratch_files() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(dir.path().join("lib.rs"), "fn main() {}\n").expect("a source");
+        let before = fingerprint(dir.path());
+        std::fs::write(dir.path().join("lib.rs~"), "old\n").expect("a backup");
+        std::fs::write(dir.path().join(".lib.rs.swp"), "swap\n").expect("a swap file");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("user@host.1234", dir.path().join(".#lib.rs"))
+            .expect("an Emacs lock");
+        assert_eq!(fingerprint(dir.path()), before);
+        std::fs::write(dir.path().join("lib.rs"), "fn main() { todo!() }\n").expect("a save");
+        assert_ne!(fingerprint(dir.path()), before, "new content is a change");
     }
 
     #[test]

@@ -313,6 +313,22 @@ fn a_save_that_does_not_compile_shows_rustcs_first_error() {
     insta::assert_snapshot!("does_not_compile", screen(&app, 100, 26));
 }
 
+#[test]
+fn a_practice_file_moved_away_mid_save_is_not_tested_until_it_is_back() {
+    let toy = Toy::new();
+    let mut app = toy.begin(Mode::Guided, PracticeFile::Steps);
+    finish_run(&mut app, 40.0, tests(vec![]));
+    // An editor moved lib.rs away (its backup) and has not written the new one yet.
+    let lib = toy.kata.dir.join("src/lib.rs");
+    let backup = toy.kata.dir.join("src/lib.rs~");
+    std::fs::rename(&lib, &backup).unwrap();
+    app.on_event(Event::Changed).unwrap();
+    assert!(app.running().is_none(), "a run started without lib.rs");
+    std::fs::copy(&backup, &lib).unwrap();
+    toy.save(&mut app, 50.0, "// the save\n");
+    assert!(app.running().is_some(), "the save did not start a run");
+}
+
 /// A failure longer than its pane scrolls; the title says which lines show.
 #[test]
 fn the_failure_pane_scrolls_within_its_text() {
