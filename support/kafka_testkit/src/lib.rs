@@ -58,8 +58,8 @@
 //!   [`Broker::produce`] keeps every send in flight and awaits them at the end (0.5 s).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
@@ -95,6 +95,8 @@ pub struct Broker {
     /// Topic creation (not on the mock: it has no CreateTopics) and metadata requests,
     /// shared with the blocking threads that wait for metadata.
     admin: Arc<AdminClient<DefaultClientContext>>,
+    /// The producer of [`Broker::produce`], made at its first call (see [`Broker::producer`]).
+    producer: OnceLock<FutureProducer>,
 }
 
 /// One record read back by [`Broker::consume`].
@@ -275,6 +277,7 @@ impl Broker {
             kind,
             mock,
             admin,
+            producer: OnceLock::new(),
         })
     }
 
@@ -378,15 +381,7 @@ impl Broker {
         topic: &str,
         records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
     ) -> anyhow::Result<Vec<(i32, i64)>> {
-        let producer: FutureProducer = self
-            .client_config()
-            .set("linger.ms", "5")
-            // The mock cluster keeps at most 5 MiB per partition (see the crate docs):
-            // compressed batches make 100,000 events fit; real brokers gain too.
-            .set("compression.type", "lz4")
-            .set("message.timeout.ms", "30000")
-            .create()
-            .context("creating a Kafka producer")?;
+        let producer = self.producer()?;
         let total = records.len();
         let mut delivered: Vec<Option<(i32, i64)>> = vec![None; total];
         let mut in_flight = VecDeque::new();
@@ -417,6 +412,26 @@ impl Broker {
             delivered[i] = Some(delivery(topic, i, future.await)?);
         }
         Ok(delivered.into_iter().flatten().collect())
+    }
+
+    /// The producer of [`Broker::produce`], one for the broker's lifetime: a new one per
+    /// call cost its connection and, dropped, librdkafka's shutdown, some 50 ms each on
+    /// the mock cluster, in every step test that produces its input.
+    fn producer(&self) -> anyhow::Result<&FutureProducer> {
+        if let Some(producer) = self.producer.get() {
+            return Ok(producer);
+        }
+        let made: FutureProducer = self
+            .client_config()
+            .set("linger.ms", "5")
+            // The mock cluster keeps at most 5 MiB per partition (see the crate docs):
+            // compressed batches make 100,000 events fit; real brokers gain too.
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("creating a Kafka producer")?;
+        // Another test's call may have made one meanwhile: that one is kept.
+        Ok(self.producer.get_or_init(|| made))
     }
 
     /// [`Broker::produce`] for generated order records (key = `order_id`).
