@@ -119,15 +119,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     } else {
         u16::try_from(rows.len()).unwrap_or(u16::MAX)
     };
-    let shown = if total > visible {
-        format!(
-            " {}-{} of {total} ",
-            offset + 1,
-            (offset + visible).min(total)
-        )
-    } else {
-        String::new()
-    };
+    let shown = window_title("", offset, visible, total, "");
     frame.render_widget(
         Paragraph::new(rows)
             .wrap(Wrap { trim: false })
@@ -430,26 +422,32 @@ pub(super) fn wrapped_height(text: &str, width: u16) -> u16 {
     u16::try_from(lines).unwrap_or(u16::MAX)
 }
 
+/// A pane's title when not all of its `total` rows fit in `visible` from `first` (counted
+/// from 0): ` {what}a-b of {total}{more} `; empty when they all fit.
+fn window_title(what: &str, first: u16, visible: u16, total: u16, more: &str) -> String {
+    if total > visible {
+        format!(
+            " {what}{}-{} of {total}{more} ",
+            first + 1,
+            (first + visible).min(total)
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// The side pane, scrolled (after Tab) when its text is longer than the pane; its
 /// title says so.
 fn draw_side(frame: &mut Frame, area: Rect, app: &App, title: String, text: String) {
     let total = wrapped_height(&text, area.width.saturating_sub(2));
     let inner = area.height.saturating_sub(2);
     let top = app.side_scroll.min(total.saturating_sub(inner));
-    let position = if total > inner {
-        let more = if app.side_focus {
-            ""
-        } else {
-            " · Tab to scroll"
-        };
-        format!(
-            " lines {}-{} of {total}{more} ",
-            top + 1,
-            (top + inner).min(total)
-        )
+    let more = if app.side_focus {
+        ""
     } else {
-        String::new()
+        " · Tab to scroll"
     };
+    let position = window_title("lines ", top, inner, total, more);
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
@@ -522,15 +520,7 @@ fn draw_failure(frame: &mut Frame, area: Rect, app: &App) {
         .scroll
         .1
         .min(widest.saturating_sub(area.width.saturating_sub(2)));
-    let position = if total > inner {
-        format!(
-            " lines {}-{} of {total} ",
-            top + 1,
-            (top + inner).min(total)
-        )
-    } else {
-        String::new()
-    };
+    let position = window_title("lines ", top, inner, total, "");
     let block = Block::bordered()
         .border_style(focus_style(!app.side_focus))
         .title(Line::from(vec![
