@@ -36,13 +36,16 @@ enum Change {
 /// it puts a `.rs` file in place (its last path), not when it moves one away (vim's
 /// `lib.rs` to `lib.rs~` before it writes the new `lib.rs`).
 fn change(event: &notify::Event) -> Option<Change> {
-    let rs = |p: &PathBuf| is_source(p);
-    let touched = event.paths.iter().any(rs).then_some(Change::Touched);
+    let touched = event
+        .paths
+        .iter()
+        .any(|p| is_source(p))
+        .then_some(Change::Touched);
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => touched.map(|_| Change::Saved),
         EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
             match event.paths.last() {
-                Some(to) if rs(to) => Some(Change::Saved),
+                Some(to) if is_source(to) => Some(Change::Saved),
                 _ => touched,
             }
         }
