@@ -790,8 +790,21 @@ fn death(status: ExitStatus) -> Option<String> {
     }
 }
 
-/// The first compiler error (the whole block, with its code snippet) and how many there are.
+/// How rustc names DataFusion's items (the crate that re-exports it as a shared library,
+/// `support/kata_datafusion`), and how a kata's code names them (the workspace's
+/// `datafusion = { package = "kata_datafusion" }`): compiler errors are shown with the
+/// second, the name the learner wrote.
+const DATAFUSION_AS_RUSTC_NAMES_IT: (&str, &str) = ("kata_datafusion::", "datafusion::");
+
+/// The first compiler error (the whole block, with its code snippet) and how many there
+/// are; DataFusion's items under the name the kata's code uses.
 pub fn compiler_errors(stderr: &str) -> (String, usize) {
+    let (first, count) = first_compiler_error(stderr);
+    let (rustc, ours) = DATAFUSION_AS_RUSTC_NAMES_IT;
+    (first.replace(rustc, ours), count)
+}
+
+fn first_compiler_error(stderr: &str) -> (String, usize) {
     let mut blocks: Vec<Vec<&str>> = Vec::new();
     let mut current: Option<Vec<&str>> = None;
     for line in stderr.lines() {
@@ -857,6 +870,23 @@ error: could not compile `toy_kata` (lib) due to 2 previous errors
             first,
             "error: expected expression, found `}`\n --> katas/toy_kata/src/lib.rs:2:9\n  |\n2 |     x * }\n  |         ^ expected expression"
         );
+    }
+
+    #[test]
+    fn datafusions_items_are_named_as_the_katas_code_names_them() {
+        let stderr = "error[E0308]: mismatched types
+ --> katas/batch_kata/src/lib.rs:60:5
+  |
+60 |     df
+  |     ^^ expected `kata_datafusion::prelude::DataFrame`, found `Result<kata_datafusion::prelude::DataFrame, DataFusionError>`
+";
+        let (first, n) = compiler_errors(stderr);
+        assert_eq!(n, 1);
+        assert!(
+            first.contains("expected `datafusion::prelude::DataFrame`, found `Result<datafusion::prelude::DataFrame, DataFusionError>`"),
+            "{first}"
+        );
+        assert!(!first.contains("kata_datafusion"), "{first}");
     }
 
     #[test]
