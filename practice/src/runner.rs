@@ -790,18 +790,11 @@ fn death(status: ExitStatus) -> Option<String> {
     }
 }
 
-/// How rustc names DataFusion's items (the crate that re-exports it as a shared library,
-/// `support/kata_datafusion`), and how a kata's code names them (the workspace's
-/// `datafusion = { package = "kata_datafusion" }`): compiler errors are shown with the
-/// second, the name the learner wrote.
-const DATAFUSION_AS_RUSTC_NAMES_IT: (&str, &str) = ("kata_datafusion::", "datafusion::");
-
 /// The first compiler error (the whole block, with its code snippet) and how many there
-/// are; DataFusion's items under the name the kata's code uses.
+/// are; DataFusion's items under the name the kata's code uses ([`rustc_names`]).
 pub fn compiler_errors(stderr: &str) -> (String, usize) {
     let (first, count) = first_compiler_error(stderr);
-    let (rustc, ours) = DATAFUSION_AS_RUSTC_NAMES_IT;
-    (first.replace(rustc, ours), count)
+    (rustc_names::as_written(&first), count)
 }
 
 fn first_compiler_error(stderr: &str) -> (String, usize) {

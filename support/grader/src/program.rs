@@ -215,8 +215,9 @@ pub fn build(kata: Kata, file: Option<&Path>, progress: bool) -> anyhow::Result<
             None if !status.success() => format!("cargo build failed:\n{}", tail(&stderr, 20)),
             None => bail!("cargo built no binary `{bin}`"),
         };
-        // The graded binary compiles a copy of the file: name the file itself.
-        let error = name_the_source(&error, &source);
+        // The graded binary compiles a copy of the file: name the file itself, and
+        // DataFusion's items as the file names them.
+        let error = rustc_names::as_written(&name_the_source(&error, &source));
         return Ok(Build::DoesNotCompile(error));
     }
     let executable = executable.expect("checked above");
