@@ -94,6 +94,14 @@ fn history_with_an_archived_attempt(r: &Repo) {
     );
 }
 
+/// What the drill says when it starts from the learner's whole `src/` of `archive`.
+fn started_from(archive: &str) -> String {
+    format!(
+        "your code from {archive}, where every other step passed: its src/lib.rs \
+         (helpers and `use`s included), src/util.rs, with step 3 total back to todo!()"
+    )
+}
+
 #[test]
 fn without_history_the_learner_is_sent_to_a_guided_attempt() {
     let r = Repo::new();
@@ -297,13 +305,7 @@ fn drill_with_helpers(r: &Repo) -> support::Live {
     history_with_helpers(r);
     let mut s = r.spawn(&["drill", "toy"]);
     let intro = s.expect("2/3 steps green");
-    assert!(
-        intro.contains(&format!(
-            "your code from {ARCHIVE}, where every other step passed: its src/lib.rs \
-             (helpers and `use`s included), src/util.rs, with step 3 total back to todo!()"
-        )),
-        "{intro}"
-    );
+    assert!(intro.contains(&started_from(ARCHIVE)), "{intro}");
     let file = r.read(KATA_RS);
     let expected = MINE_WITH_HELPERS.replace(
         "xs.iter().fold(0, |t, x| t.add(*x))",
@@ -357,13 +359,7 @@ fn a_drill_brings_back_the_helpers_and_modules_of_the_passing_code() {
     let dir = e["archive"].as_str().unwrap();
     let mut s = r.spawn(&["drill", "toy"]);
     let intro = s.expect("2/3 steps green");
-    assert!(
-        intro.contains(&format!(
-            "your code from {dir}, where every other step passed: its src/lib.rs \
-             (helpers and `use`s included), src/util.rs, with step 3 total back to todo!()"
-        )),
-        "{intro}"
-    );
+    assert!(intro.contains(&started_from(dir)), "{intro}");
     s.abandon();
     assert!(!r.file(UTIL_RS).exists());
 }

@@ -223,32 +223,31 @@ fn the_pristine_check_passes_on_the_pristine_kata_and_fails_on_a_solved_step() {
         .has("FAIL: step 2 (step_02_greet) fails on a todo!() that is not its own `todo!(\"step 2: …\")`: not yet implemented: step 1: double 1");
 }
 
-/// The first command of the last run: cargo's build, or the kept rustc command.
-fn first_command(r: &Repo) -> String {
+/// Asserts that the last run's first command (its log's first line) was cargo's build
+/// (`by_cargo`) or the kept rustc command.
+fn assert_built_by(r: &Repo, by_cargo: bool) {
     let log = r.read(".practice/last-run.log");
-    log.lines().next().unwrap_or_default().to_string()
+    let first = log.lines().next().unwrap_or_default();
+    let (wanted, what) = if by_cargo {
+        (" test -p toy_kata ", "cargo")
+    } else {
+        ("--crate-name toy_kata", "rustc directly")
+    };
+    assert!(first.contains(wanted), "built by {what}? {first}");
 }
 
 #[test]
 fn a_save_that_changed_only_the_kata_is_built_without_cargo() {
     let r = Repo::new();
     r.run(&["check", "toy"], "").failed().has("0/3 steps green");
-    assert!(
-        first_command(&r).contains(" test -p toy_kata "),
-        "{}",
-        first_command(&r)
-    );
+    assert_built_by(&r, true);
     // That build wrote Cargo.lock as it ran, so nothing was kept from it; this one is kept.
     r.write(KATA_RS, &step_one_solved());
     r.run(&["check", "toy"], "").failed().has("1/3 steps green");
 
     r.write(KATA_RS, SOLVED);
     r.run(&["check", "toy"], "").ok().has("3/3 steps green");
-    assert!(
-        first_command(&r).contains("--crate-name toy_kata"),
-        "rustc directly: {}",
-        first_command(&r)
-    );
+    assert_built_by(&r, false);
     // rustc's errors, as cargo would show them.
     r.write(KATA_RS, &SOLVED.replace("x * 2", "x *"));
     r.run(&["check", "toy"], "")
@@ -256,28 +255,20 @@ fn a_save_that_changed_only_the_kata_is_built_without_cargo() {
         .has("✗ does not compile")
         .has("error: expected expression")
         .has("katas/toy_kata/src/lib.rs:");
-    assert!(
-        first_command(&r).contains("--crate-name toy_kata"),
-        "{}",
-        first_command(&r)
-    );
+    assert_built_by(&r, false);
 
     // Anything else changed: cargo builds again.
     let manifest = "katas/toy_kata/Cargo.toml";
     r.write(manifest, &format!("{}# changed\n", r.read(manifest)));
     r.write(KATA_RS, PRISTINE);
     r.run(&["check", "toy"], "").failed().has("0/3 steps green");
-    assert!(
-        first_command(&r).contains(" test -p toy_kata "),
-        "{}",
-        first_command(&r)
-    );
+    assert_built_by(&r, true);
 
     // A file that was not there when the command was kept (a build script, here) is
     // seen too: its folder changed. Built by cargo, the build script's variable is set.
     r.write(KATA_RS, &step_one_solved());
     r.run(&["check", "toy"], "").failed().has("1/3 steps green");
-    assert!(first_command(&r).contains("--crate-name toy_kata"));
+    assert_built_by(&r, false);
     r.write(
         "katas/toy_kata/build.rs",
         "fn main() { println!(\"cargo::rustc-env=TOY_NOTE=built\"); }\n",
@@ -290,11 +281,7 @@ fn a_save_that_changed_only_the_kata_is_built_without_cargo() {
         ),
     );
     r.run(&["check", "toy"], "").failed().has("1/3 steps green");
-    assert!(
-        first_command(&r).contains(" test -p toy_kata "),
-        "{}",
-        first_command(&r)
-    );
+    assert_built_by(&r, true);
 }
 
 #[test]
